@@ -1,0 +1,86 @@
+package archive
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Errors returned by every [Store] implementation.
+var (
+	// ErrNotFound: the object does not exist.
+	ErrNotFound = errors.New("object not found")
+	// ErrExists: a create-only write found the key already taken (S3 412
+	// Precondition Failed on If-None-Match: *). The existing object is
+	// untouched and the losing upload has been aborted.
+	ErrExists = errors.New("object already exists")
+)
+
+// Object metadata keys (S3 user metadata, lowercase, without x-amz-meta-).
+const (
+	MetaSHA256     = "sha256"      // hex SHA-256 of the object (GitHub's digest, verified before completion)
+	MetaArtifactID = "artifact-id" // GitHub artifact id
+	MetaRunID      = "run-id"      // GitHub workflow run id
+	MetaRepository = "repository"  // owner/name
+	MetaName       = "artifact-name"
+)
+
+// ObjectInfo describes a complete object in a [Store].
+type ObjectInfo struct {
+	Key         string
+	Size        int64
+	ETag        string
+	VersionID   string
+	ContentType string
+	// Metadata holds user metadata with lowercase keys.
+	Metadata map[string]string
+}
+
+// PutOptions are the attributes of a new object.
+type PutOptions struct {
+	ContentType string
+	Metadata    map[string]string
+	// IfAbsent makes the write create-only: if the key exists the write
+	// fails with ErrExists and nothing is overwritten.
+	IfAbsent bool
+	// SHA256 is the expected SHA-256 of the whole object, when known in
+	// advance. A store that can have the server verify it (a single S3 PUT
+	// with x-amz-checksum-sha256) does so; others may ignore it.
+	SHA256 []byte
+}
+
+// Store is where the archive lives: S3 in production, a local directory for
+// the demo. Keys are slash-separated, already sanitised by the caller.
+//
+// Streams have one contract: cancelling ctx or failing a write leaves no
+// partial object visible under the key; an [Upload] must end with Complete
+// or Abort, and Abort always runs cleanup even on a cancelled ctx.
+type Store interface {
+	// Stat returns the object's info, or ErrNotFound.
+	Stat(ctx context.Context, key string) (ObjectInfo, error)
+	// List returns the complete objects whose keys start with prefix, in
+	// key order.
+	List(ctx context.Context, prefix string) ([]ObjectInfo, error)
+	// Open reads a whole object, or returns ErrNotFound.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+	// Put streams exactly size bytes from r into a new object at key. It
+	// fails if r yields fewer or more bytes.
+	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error)
+	// CreateUpload starts a multipart upload at key. Incomplete uploads left
+	// at the same key by a crashed worker are aborted first.
+	CreateUpload(ctx context.Context, key string, opts PutOptions) (Upload, error)
+	// Location renders a key as a URL for humans (s3://bucket/key, file:///...).
+	Location(key string) string
+}
+
+// Upload is one multipart upload. Parts are numbered from 1 and written in
+// order; a part may be rewritten (same number) after a failure.
+type Upload interface {
+	// WritePart streams exactly size bytes from r as part n.
+	WritePart(ctx context.Context, n int, r io.Reader, size int64) error
+	// Complete makes the object visible. With IfAbsent and an existing key
+	// it returns ErrExists after aborting the upload.
+	Complete(ctx context.Context) (ObjectInfo, error)
+	// Abort discards the upload; it is idempotent.
+	Abort(ctx context.Context) error
+}
