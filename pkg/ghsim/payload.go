@@ -1,0 +1,127 @@
+package ghsim
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+//go:embed testdata/*.json
+var payloads embed.FS
+
+// SamplePayload returns one of the real GitHub webhook payloads kept in
+// testdata (for example "workflow_run.completed.payload.json").
+func SamplePayload(name string) ([]byte, error) {
+	b, err := payloads.ReadFile("testdata/" + name)
+	if err != nil {
+		return nil, fmt.Errorf("ghsim: sample payload %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// RunPayload describes the workflow_run delivery to render. Zero fields keep
+// the values of the real sample payload.
+type RunPayload struct {
+	Action         string // default "completed"
+	InstallationID int64  // 0: a repository-hook delivery without "installation"
+	RepoID         int64
+	Owner, Repo    string
+	Private        bool
+	RunID          int64
+	RunAttempt     int
+	WorkflowName   string
+	WorkflowPath   string
+	Event          string
+	HeadBranch     string
+	HeadSHA        string
+	Conclusion     string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// WorkflowRunPayload renders a realistic (about 22 KB) workflow_run delivery
+// body from GitHub's sample with p's fields patched in.
+func WorkflowRunPayload(p RunPayload) ([]byte, error) {
+	raw, err := SamplePayload("workflow_run.completed.payload.json")
+	if err != nil {
+		return nil, err
+	}
+	var d map[string]any
+	if err := json.Unmarshal(raw, &d); err != nil {
+		return nil, fmt.Errorf("ghsim: decode sample payload: %w", err)
+	}
+	repo := d["repository"].(map[string]any)
+	run := d["workflow_run"].(map[string]any)
+	wf := d["workflow"].(map[string]any)
+	set := func(m map[string]any, k string, v any, ok bool) {
+		if ok {
+			m[k] = v
+		}
+	}
+	if p.Action != "" {
+		d["action"] = p.Action
+	}
+	if p.InstallationID != 0 {
+		d["installation"] = map[string]any{"id": p.InstallationID, "node_id": fmt.Sprintf("MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9u%d", p.InstallationID)}
+	}
+	if p.Owner != "" || p.Repo != "" {
+		owner := orStr(p.Owner, repo["owner"].(map[string]any)["login"].(string))
+		name := orStr(p.Repo, repo["name"].(string))
+		full := owner + "/" + name
+		repo["name"], repo["full_name"] = name, full
+		repo["owner"].(map[string]any)["login"] = owner
+		repo["html_url"] = "https://github.com/" + full
+		repo["url"] = "https://api.github.com/repos/" + full
+		run["html_url"] = fmt.Sprintf("https://github.com/%s/actions/runs/%d", full, orInt(p.RunID, int64(run["id"].(float64))))
+		run["repository"] = repo
+		run["head_repository"] = repo
+	}
+	set(repo, "id", p.RepoID, p.RepoID != 0)
+	set(repo, "private", p.Private, p.Private)
+	set(run, "id", p.RunID, p.RunID != 0)
+	set(run, "run_attempt", p.RunAttempt, p.RunAttempt != 0)
+	set(run, "name", p.WorkflowName, p.WorkflowName != "")
+	set(wf, "name", p.WorkflowName, p.WorkflowName != "")
+	set(run, "path", p.WorkflowPath, p.WorkflowPath != "")
+	set(wf, "path", p.WorkflowPath, p.WorkflowPath != "")
+	set(run, "event", p.Event, p.Event != "")
+	set(run, "head_branch", p.HeadBranch, p.HeadBranch != "")
+	set(run, "head_sha", p.HeadSHA, p.HeadSHA != "")
+	set(run, "conclusion", p.Conclusion, p.Conclusion != "")
+	set(run, "created_at", p.CreatedAt.UTC().Format(time.RFC3339), !p.CreatedAt.IsZero())
+	set(run, "updated_at", p.UpdatedAt.UTC().Format(time.RFC3339), !p.UpdatedAt.IsZero())
+	if p.Action != "" && p.Action != "completed" {
+		run["status"], run["conclusion"] = strings.TrimSuffix(p.Action, "ed")+"ed", nil
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("ghsim: encode payload: %w", err)
+	}
+	return b, nil
+}
+
+// Sign returns the X-Hub-Signature-256 header value for body under secret.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+func orStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func orInt(a, b int64) int64 {
+	if a != 0 {
+		return a
+	}
+	return b
+}
