@@ -1,0 +1,145 @@
+package archive
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+)
+
+// ManifestVersion is the schema version of manifest.json.
+const ManifestVersion = 1
+
+// Artifact statuses in a manifest.
+const (
+	StatusArchived = "archived" // a verified copy is in the store
+	StatusExpired  = "expired"  // gone at GitHub before it could be copied
+	StatusFailed   = "failed"   // could not be archived; see error
+)
+
+// Manifest is manifest.json: the record of one run attempt, written after
+// every artifact is settled. Its presence is the commit marker.
+type Manifest struct {
+	SchemaVersion  int                `json:"schema_version"`
+	Repository     events.Repository  `json:"repository"`
+	InstallationID int64              `json:"installation_id,omitempty"`
+	WorkflowRun    events.WorkflowRun `json:"workflow_run"`
+	WorkflowName   string             `json:"workflow_name,omitempty"`
+	DeliveryID     string             `json:"delivery_id,omitempty"`
+	ArchivedAt     time.Time          `json:"archived_at"`
+	Artifacts      []ArtifactRecord   `json:"artifacts"`
+}
+
+// ArtifactRecord is one artifact in a manifest.
+type ArtifactRecord struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	// Key is the object key relative to the destination (see Layout).
+	Key string `json:"key,omitempty"`
+	// Size is the number of bytes archived (the download's length, not
+	// GitHub's size_in_bytes, which is the uncompressed size for legacy
+	// artifacts).
+	Size int64 `json:"size"`
+	// SizeInBytes is what GitHub reported.
+	SizeInBytes int64 `json:"size_in_bytes"`
+	// SHA256 is the hex SHA-256 of the archived bytes, computed while
+	// streaming.
+	SHA256 string `json:"sha256,omitempty"`
+	// GitHubDigest is GitHub's digest ("sha256:<hex>"), or null when
+	// GitHub has none; DigestMissing is then true.
+	GitHubDigest      *string    `json:"github_digest"`
+	DigestMissing     bool       `json:"digest_missing,omitempty"`
+	ContentType       string     `json:"content_type,omitempty"`
+	FileName          string     `json:"file_name,omitempty"`
+	CreatedAt         *time.Time `json:"created_at,omitempty"`
+	ExpiresAt         *time.Time `json:"expires_at,omitempty"`
+	ETag              string     `json:"etag,omitempty"`
+	VersionID         string     `json:"version_id,omitempty"`
+	DeletedFromGitHub bool       `json:"deleted_from_github"`
+	// Error says why a failed artifact failed.
+	Error string `json:"error,omitempty"`
+
+	err error
+}
+
+// Complete reports whether nothing is left to do for this attempt: every
+// artifact archived or expired and, when deletion is on, deleted.
+func (m *Manifest) Complete(deleteFromGitHub bool) bool {
+	for _, a := range m.Artifacts {
+		switch {
+		case a.Status == StatusFailed:
+			return false
+		case deleteFromGitHub && a.Status == StatusArchived && !a.DeletedFromGitHub:
+			return false
+		}
+	}
+	return true
+}
+
+// Counts returns how many artifacts have each status.
+func (m *Manifest) Counts() map[string]int {
+	c := map[string]int{}
+	for _, a := range m.Artifacts {
+		c[a.Status]++
+	}
+	return c
+}
+
+// Encode renders the manifest as indented JSON.
+func (m *Manifest) Encode() ([]byte, error) {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("archive: encode manifest of run %d: %w", m.WorkflowRun.ID, err)
+	}
+	return append(b, '\n'), nil
+}
+
+// DecodeManifest parses manifest.json.
+func DecodeManifest(b []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("archive: decode manifest: %w", err)
+	}
+	if m.SchemaVersion < 1 || m.SchemaVersion > ManifestVersion {
+		return nil, fmt.Errorf("archive: manifest schema_version %d not supported", m.SchemaVersion)
+	}
+	return &m, nil
+}
+
+// SHA256Sums renders the archived artifacts in `sha256sum -c` format, with
+// paths relative to the attempt folder that holds the file.
+func (m *Manifest) SHA256Sums(l Layout) []byte {
+	var b bytes.Buffer
+	base := l.AttemptPrefix(m.WorkflowRun.RunAttempt)
+	for _, a := range m.Artifacts {
+		if a.Status != StatusArchived {
+			continue
+		}
+		fmt.Fprintf(&b, "%s  %s\n", a.SHA256, relPath(base, a.Key))
+	}
+	return b.Bytes()
+}
+
+// relPath returns target relative to the folder dir (both slash keys).
+func relPath(dir, target string) string {
+	d := strings.Split(strings.TrimSuffix(dir, "/"), "/")
+	t := strings.Split(target, "/")
+	i := 0
+	for i < len(d) && i < len(t)-1 && d[i] == t[i] {
+		i++
+	}
+	return path.Join(append(repeat("..", len(d)-i), t[i:]...)...)
+}
+
+func repeat(s string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = s
+	}
+	return out
+}

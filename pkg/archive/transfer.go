@@ -1,0 +1,372 @@
+package archive
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+)
+
+// archiveArtifact settles one artifact: archived (copied now or found
+// already verified in the store), expired, or failed after its attempts.
+func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) ArtifactRecord {
+	rec := baseRecord(r)
+	log = log.With("artifact_id", r.ID)
+	if r.Expired {
+		rec.Status = StatusExpired
+		a.m.artifacts.WithLabelValues("expired").Inc()
+		return rec
+	}
+	a.m.inFlight.Inc()
+	defer a.m.inFlight.Dec()
+	for attempt := 1; ; attempt++ {
+		out, skipped, err := a.transfer(ctx, gh, ev, l, r, log)
+		if err == nil {
+			if skipped {
+				a.m.artifacts.WithLabelValues("skipped").Inc()
+			} else {
+				a.m.artifacts.WithLabelValues("archived").Inc()
+			}
+			return out
+		}
+		if errors.Is(err, ErrGone) {
+			log.Info("artifact gone at github, recording as expired", "err", err)
+			rec.Status = StatusExpired
+			a.m.artifacts.WithLabelValues("expired").Inc()
+			return rec
+		}
+		a.m.failures.WithLabelValues(failureReason(err)).Inc()
+		o, _ := Classify(err)
+		retry := false
+		switch o {
+		case OutcomeRetryAfter:
+			// Rate limits do not use up attempts; long waits hand the job back.
+			retry = a.waitInline(ctx, err)
+			attempt--
+		case OutcomeRetry:
+			retry = attempt < a.cfg.Attempts && sleep(ctx, time.Duration(attempt)*time.Second) == nil
+		}
+		if !retry || ctx.Err() != nil {
+			if ctx.Err() == nil {
+				log.Warn("artifact not archived", "attempt", attempt, "err", err)
+			}
+			rec.Status, rec.Error, rec.err = StatusFailed, err.Error(), err
+			a.m.artifacts.WithLabelValues("failed").Inc()
+			return rec
+		}
+		log.Warn("artifact transfer failed, retrying", "attempt", attempt, "err", err)
+	}
+}
+
+func failureReason(err error) string {
+	switch o, _ := Classify(err); {
+	case errors.Is(err, ErrDigestMismatch):
+		return "digest_mismatch"
+	case errors.Is(err, ErrSizeMismatch):
+		return "size_mismatch"
+	case errors.Is(err, ErrBadRedirect):
+		return "bad_redirect"
+	case o == OutcomeRetryAfter:
+		return "rate_limited"
+	case o == OutcomePermanent:
+		return "permanent"
+	case o == OutcomeCanceled:
+		return "canceled"
+	default:
+		return "transient"
+	}
+}
+
+func baseRecord(r RemoteArtifact) ArtifactRecord {
+	rec := ArtifactRecord{ID: r.ID, Name: r.Name, SizeInBytes: r.SizeInBytes, DigestMissing: r.Digest == ""}
+	if r.Digest != "" {
+		d := "sha256:" + r.Digest
+		rec.GitHubDigest = &d
+	}
+	if !r.CreatedAt.IsZero() {
+		t := r.CreatedAt.UTC()
+		rec.CreatedAt = &t
+	}
+	if !r.ExpiresAt.IsZero() {
+		t := r.ExpiresAt.UTC()
+		rec.ExpiresAt = &t
+	}
+	return rec
+}
+
+// transfer copies one artifact, or finds it already archived (skipped).
+func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) (ArtifactRecord, bool, error) {
+	prefix := l.ArtifactPrefix(r.ID)
+	existing, err := a.cfg.Store.List(ctx, prefix)
+	if err != nil {
+		return ArtifactRecord{}, false, fmt.Errorf("archive: list %s: %w", prefix, err)
+	}
+	if len(existing) > 0 {
+		rec, err := a.recordExisting(ctx, r, existing[0].Key)
+		return rec, true, err
+	}
+
+	start := a.cfg.Now()
+	dl, err := a.open(ctx, gh, ev, r, 0)
+	if err != nil {
+		return ArtifactRecord{}, false, err
+	}
+	defer func() { dl.Body.Close() }()
+
+	key := prefix + ObjectName(r.Name, dl.ContentType, dl.FileName)
+	opts := PutOptions{
+		ContentType: dl.ContentType,
+		IfAbsent:    true,
+		Metadata: map[string]string{
+			MetaArtifactID: strconv.FormatInt(r.ID, 10),
+			MetaRunID:      strconv.FormatInt(l.RunID, 10),
+			MetaRepository: ev.Repository.FullName,
+			MetaName:       url.QueryEscape(r.Name),
+		},
+	}
+	var want []byte
+	if r.Digest != "" {
+		if want, err = hex.DecodeString(r.Digest); err != nil || len(want) != sha256.Size {
+			return ArtifactRecord{}, false, Permanent(fmt.Errorf("archive: artifact %d: malformed github digest %q", r.ID, r.Digest))
+		}
+		opts.Metadata[MetaSHA256] = r.Digest
+		opts.SHA256 = want
+	}
+
+	h := sha256.New()
+	var info ObjectInfo
+	if dl.Length <= a.cfg.PartSize {
+		info, err = a.putSingle(ctx, key, dl, h, opts)
+	} else {
+		info, err = a.putMultipart(ctx, gh, ev, r, key, &dl, h, want, opts, log)
+	}
+	if errors.Is(err, ErrExists) {
+		// Another worker archived it concurrently; what is there is verified.
+		rec, err := a.recordExisting(ctx, r, key)
+		return rec, true, err
+	}
+	if err != nil {
+		return ArtifactRecord{}, false, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if want != nil && sum != r.Digest {
+		// Unreachable for stores that verify SHA256, kept as a last guard.
+		return ArtifactRecord{}, false, fmt.Errorf("archive: artifact %d: %w", r.ID, ErrDigestMismatch)
+	}
+	elapsed := a.cfg.Now().Sub(start)
+	a.m.bytes.Add(float64(dl.Length))
+	a.m.duration.Observe(elapsed.Seconds())
+	if elapsed > 0 {
+		a.m.throughput.Observe(float64(dl.Length) / elapsed.Seconds())
+	}
+	rec := baseRecord(r)
+	rec.Status, rec.Key, rec.Size, rec.SHA256 = StatusArchived, key, dl.Length, sum
+	rec.ContentType, rec.FileName = dl.ContentType, dl.FileName
+	rec.ETag, rec.VersionID = info.ETag, info.VersionID
+	log.Info("artifact archived", "key", key, "size", dl.Length, "sha256", sum, "duration", elapsed)
+	return rec, false, nil
+}
+
+// open asks GitHub for a fresh redirect URL and opens it at offset.
+func (a *Archiver) open(ctx context.Context, gh GitHub, ev *events.RunCompleted, r RemoteArtifact, offset int64) (*Download, error) {
+	u, err := gh.DownloadURL(ctx, ev.Repository.Owner, ev.Repository.Name, r.ID)
+	if err != nil {
+		return nil, err
+	}
+	dl, err := a.cfg.Downloader.Open(ctx, u, offset)
+	if err != nil {
+		return nil, fmt.Errorf("archive: artifact %d: %w", r.ID, err)
+	}
+	dl.Body = &countingReader{r: dl.Body, add: a.m.downloaded.Add}
+	return dl, nil
+}
+
+// putSingle streams a small artifact as one PUT. The store verifies the
+// SHA-256 given in opts (S3 does so server-side), and Put fails unless
+// exactly dl.Length bytes arrive.
+func (a *Archiver) putSingle(ctx context.Context, key string, dl *Download, h hash.Hash, opts PutOptions) (ObjectInfo, error) {
+	info, err := a.cfg.Store.Put(ctx, key, io.TeeReader(dl.Body, h), dl.Length, opts)
+	if err != nil && !errors.Is(err, ErrExists) {
+		return info, fmt.Errorf("archive: put %s: %w", key, err)
+	}
+	return info, err
+}
+
+// putMultipart streams a large artifact part by part. Each part is streamed
+// straight from the download with its known length. When a part fails (the
+// download broke, or the store failed), the SHA-256 state is rewound to the
+// part boundary and the download resumes there with a fresh redirect URL
+// and a Range request: bytes already durably uploaded are not fetched again.
+// The upload completes only when the byte count and GitHub's digest match;
+// otherwise it is aborted.
+func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *events.RunCompleted, r RemoteArtifact, key string, dlp **Download, h hash.Hash, want []byte, opts PutOptions, log *slog.Logger) (info ObjectInfo, err error) {
+	dl := *dlp
+	length := dl.Length
+	partSize := PartSize(length, a.cfg.PartSize)
+	// A multipart upload is verified by us, not by the server.
+	opts.SHA256 = nil
+	up, err := a.cfg.Store.CreateUpload(ctx, key, opts)
+	if err != nil {
+		return ObjectInfo{}, fmt.Errorf("archive: create upload %s: %w", key, err)
+	}
+	completed := false
+	defer func() {
+		if !completed {
+			if aerr := up.Abort(context.WithoutCancel(ctx)); aerr != nil {
+				log.Warn("abort upload failed", "key", key, "err", aerr)
+			}
+		}
+	}()
+
+	var off int64
+	resumes := 0
+	for n := 1; off < length; {
+		size := min(partSize, length-off)
+		state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return ObjectInfo{}, fmt.Errorf("archive: save hash state: %w", err)
+		}
+		perr := up.WritePart(ctx, n, io.TeeReader(io.LimitReader(dl.Body, size), h), size)
+		if perr == nil {
+			off += size
+			n++
+			continue
+		}
+		if ctx.Err() != nil {
+			return ObjectInfo{}, ctx.Err()
+		}
+		if resumes++; resumes > a.cfg.MaxResumes {
+			return ObjectInfo{}, fmt.Errorf("archive: artifact %d part %d after %d resumes: %w", r.ID, n, resumes-1, perr)
+		}
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return ObjectInfo{}, fmt.Errorf("archive: restore hash state: %w", err)
+		}
+		dl.Body.Close()
+		log.Warn("part failed, resuming download at part boundary", "key", key, "part", n, "offset", off, "err", perr)
+		a.m.resumes.Inc()
+		if dl, err = a.reopen(ctx, gh, ev, r, off, length); err != nil {
+			return ObjectInfo{}, err
+		}
+		*dlp = dl
+	}
+	if sum := h.Sum(nil); want != nil && !bytes.Equal(sum, want) {
+		return ObjectInfo{}, fmt.Errorf("archive: artifact %d: got sha256 %x, github digest %x: %w", r.ID, sum, want, ErrDigestMismatch)
+	}
+	info, err = up.Complete(ctx)
+	if err != nil {
+		if errors.Is(err, ErrExists) {
+			completed = true // Complete aborted it already.
+			return ObjectInfo{}, err
+		}
+		return ObjectInfo{}, fmt.Errorf("archive: complete %s: %w", key, err)
+	}
+	completed = true
+	return info, nil
+}
+
+// reopen resumes a download at offset with a fresh redirect URL. A blob host
+// that ignores the Range is read up to offset and discarded.
+func (a *Archiver) reopen(ctx context.Context, gh GitHub, ev *events.RunCompleted, r RemoteArtifact, offset, length int64) (*Download, error) {
+	dl, err := a.open(ctx, gh, ev, r, offset)
+	if err != nil {
+		return nil, err
+	}
+	if dl.Length != length {
+		dl.Body.Close()
+		return nil, fmt.Errorf("archive: artifact %d changed length from %d to %d: %w", r.ID, length, dl.Length, ErrSizeMismatch)
+	}
+	if skip := offset - dl.Offset; skip > 0 {
+		if _, err := io.CopyN(io.Discard, dl.Body, skip); err != nil {
+			dl.Body.Close()
+			return nil, fmt.Errorf("archive: artifact %d: skip to %d: %w", r.ID, offset, err)
+		}
+	}
+	return dl, nil
+}
+
+// PartSize returns the part size for an object of length bytes: at least
+// min, and large enough (rounded up to a MiB) that the object fits in
+// MaxParts parts.
+func PartSize(length, min int64) int64 {
+	const mib = 1 << 20
+	need := (length + MaxParts - 1) / MaxParts
+	need = (need + mib - 1) / mib * mib
+	return max(min, need)
+}
+
+// recordExisting verifies and records an object found at an artifact's
+// key. Only verified uploads are ever completed, so a complete object is a
+// verified copy; its SHA-256 comes from its metadata (GitHub's digest) or,
+// for artifacts without a digest, from reading it back.
+func (a *Archiver) recordExisting(ctx context.Context, r RemoteArtifact, key string) (ArtifactRecord, error) {
+	info, err := a.cfg.Store.Stat(ctx, key)
+	if err != nil {
+		return ArtifactRecord{}, fmt.Errorf("archive: stat %s: %w", key, err)
+	}
+	sum := info.Metadata[MetaSHA256]
+	if sum == "" {
+		if sum, err = a.hashObject(ctx, key, info.Size); err != nil {
+			return ArtifactRecord{}, err
+		}
+	}
+	if r.Digest != "" && sum != r.Digest {
+		return ArtifactRecord{}, Permanent(fmt.Errorf("archive: %s holds sha256 %s but github's digest is %s", key, sum, r.Digest))
+	}
+	rec := baseRecord(r)
+	rec.Status, rec.Key, rec.Size, rec.SHA256 = StatusArchived, key, info.Size, sum
+	rec.ContentType, rec.ETag, rec.VersionID = info.ContentType, info.ETag, info.VersionID
+	return rec, nil
+}
+
+func (a *Archiver) hashObject(ctx context.Context, key string, size int64) (string, error) {
+	rc, err := a.cfg.Store.Open(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("archive: open %s: %w", key, err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return "", fmt.Errorf("archive: read %s: %w", key, err)
+	}
+	if n != size {
+		return "", fmt.Errorf("archive: read %s: %d of %d bytes: %w", key, n, size, ErrSizeMismatch)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type countingReader struct {
+	r   io.ReadCloser
+	add func(float64)
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.add(float64(n))
+	}
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+func readAllLimit(r io.Reader, n int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, n+1))
+	if err == nil && int64(len(b)) > n {
+		err = fmt.Errorf("larger than %d bytes", n)
+	}
+	return b, err
+}
