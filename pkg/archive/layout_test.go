@@ -61,9 +61,9 @@ func TestLayoutKeys(t *testing.T) {
 	t.Parallel()
 	l := Layout{Owner: "octo-org", Repo: "octo.repo", RunID: 42}
 	for got, want := range map[string]string{
-		l.ArtifactPrefix(7):  "octo-org/octo.repo/runs/42/artifacts/7/",
-		l.ManifestKey(2):     "octo-org/octo.repo/runs/42/attempt-2/manifest.json",
-		l.SumsKey(2):         "octo-org/octo.repo/runs/42/attempt-2/SHA256SUMS",
+		l.ArtifactPrefix(7):              "octo-org/octo.repo/runs/42/artifacts/7/",
+		l.ManifestKey(2):                 "octo-org/octo.repo/runs/42/attempt-2/manifest.json",
+		l.SumsKey(2):                     "octo-org/octo.repo/runs/42/attempt-2/SHA256SUMS",
 		Layout{"..", "x", 1}.RunPrefix(): "__/x/runs/1/",
 	} {
 		if got != want {

@@ -14,6 +14,9 @@ var (
 	// Precondition Failed on If-None-Match: *). The existing object is
 	// untouched and the losing upload has been aborted.
 	ErrExists = errors.New("object already exists")
+	// ErrChecksumMismatch: the bytes written do not hash to
+	// PutOptions.SHA256; nothing was stored.
+	ErrChecksumMismatch = errors.New("object checksum mismatch")
 )
 
 // Object metadata keys (S3 user metadata, lowercase, without x-amz-meta-).

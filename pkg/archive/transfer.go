@@ -71,7 +71,7 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.Ru
 
 func failureReason(err error) string {
 	switch o, _ := Classify(err); {
-	case errors.Is(err, ErrDigestMismatch):
+	case errors.Is(err, ErrDigestMismatch), errors.Is(err, ErrChecksumMismatch):
 		return "digest_mismatch"
 	case errors.Is(err, ErrSizeMismatch):
 		return "size_mismatch"

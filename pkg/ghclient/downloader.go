@@ -219,4 +219,3 @@ func stripURL(err error) error {
 	}
 	return err
 }
-

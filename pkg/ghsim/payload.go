@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -42,6 +43,9 @@ type RunPayload struct {
 	Conclusion     string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// APIURL replaces "https://api.github.com/" at the start of every URL in
+	// the payload (for example a simulator's Server.URL()); "" keeps it.
+	APIURL string
 }
 
 // WorkflowRunPayload renders a realistic (about 22 KB) workflow_run delivery
@@ -63,6 +67,9 @@ func WorkflowRunPayload(p RunPayload) ([]byte, error) {
 			m[k] = v
 		}
 	}
+	oldOwner := repo["owner"].(map[string]any)["login"].(string)
+	oldFull := repo["full_name"].(string)
+	oldRunID := strconv.FormatInt(int64(run["id"].(float64)), 10)
 	if p.Action != "" {
 		d["action"] = p.Action
 	}
@@ -75,6 +82,9 @@ func WorkflowRunPayload(p RunPayload) ([]byte, error) {
 		full := owner + "/" + name
 		repo["name"], repo["full_name"] = name, full
 		repo["owner"].(map[string]any)["login"] = owner
+		if org, ok := d["organization"].(map[string]any); ok {
+			org["login"] = owner
+		}
 		repo["html_url"] = "https://github.com/" + full
 		repo["url"] = "https://api.github.com/repos/" + full
 		run["html_url"] = fmt.Sprintf("https://github.com/%s/actions/runs/%d", full, orInt(p.RunID, int64(run["id"].(float64))))
@@ -98,6 +108,24 @@ func WorkflowRunPayload(p RunPayload) ([]byte, error) {
 	if p.Action != "" && p.Action != "completed" {
 		run["status"], run["conclusion"] = strings.TrimSuffix(p.Action, "ed")+"ed", nil
 	}
+	// Make every URL in the payload name the patched repository, owner and
+	// run, and point at APIURL.
+	newOwner := repo["owner"].(map[string]any)["login"].(string)
+	newFull := repo["full_name"].(string)
+	newRunID := oldRunID
+	if p.RunID != 0 {
+		newRunID = strconv.FormatInt(p.RunID, 10)
+	}
+	base := strings.TrimSuffix(p.APIURL, "/") + "/"
+	rewriteURLs(d, func(u string) string {
+		u = replaceSegment(u, oldFull, newFull)
+		u = replaceSegment(u, "actions/runs/"+oldRunID, "actions/runs/"+newRunID)
+		u = replaceSegment(u, oldOwner, newOwner)
+		if rest, ok := strings.CutPrefix(u, githubAPIURL); ok && p.APIURL != "" {
+			u = base + rest
+		}
+		return u
+	})
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("ghsim: encode payload: %w", err)
@@ -110,6 +138,59 @@ func Sign(secret string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+const githubAPIURL = "https://api.github.com/"
+
+// rewriteURLs replaces every URL string s in v (a decoded JSON document)
+// with f(s).
+func rewriteURLs(v any, f func(string) string) {
+	isURL := func(s string) bool { return strings.Contains(s, "://") || strings.HasPrefix(s, "git@") }
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			if s, ok := e.(string); ok && isURL(s) {
+				v[k] = f(s)
+				continue
+			}
+			rewriteURLs(e, f)
+		}
+	case []any:
+		for i, e := range v {
+			if s, ok := e.(string); ok && isURL(s) {
+				v[i] = f(s)
+				continue
+			}
+			rewriteURLs(e, f)
+		}
+	}
+}
+
+// replaceSegment replaces old with new in the URL u where old is a whole
+// path segment (or segments): preceded by '/' or ':' and followed by the
+// end, '/', '{', '?', '#' or '.' (as in ".git").
+func replaceSegment(u, old, new string) string {
+	if old == new || old == "" {
+		return u
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(u, old)
+		if i < 0 {
+			b.WriteString(u)
+			return b.String()
+		}
+		j := i + len(old)
+		left := i > 0 && (u[i-1] == '/' || u[i-1] == ':')
+		right := j == len(u) || strings.ContainsRune("/{?#.", rune(u[j]))
+		b.WriteString(u[:i])
+		if left && right {
+			b.WriteString(new)
+		} else {
+			b.WriteString(old)
+		}
+		u = u[j:]
+	}
 }
 
 func orStr(a, b string) string {

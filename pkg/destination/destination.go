@@ -1,0 +1,65 @@
+// Package destination opens the archive [archive.Store] named by
+// ARCHIVER_DESTINATION: s3://bucket/prefix (production) or file:///path
+// (a local directory with the same layout, the demo default).
+package destination
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/filestore"
+	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
+)
+
+// Options tune how a destination is opened.
+type Options struct {
+	// ForcePathStyle: path-style S3 addressing (ARCHIVER_S3_FORCE_PATH_STYLE).
+	ForcePathStyle bool
+	// AWSOptions are passed to config.LoadDefaultConfig.
+	AWSOptions []func(*config.LoadOptions) error
+	Logger     *slog.Logger
+}
+
+// Open returns the store for dest. S3 credentials, region and endpoint come
+// from the standard AWS SDK chain. "file://./relative/dir" is accepted as a
+// convenience for the demo.
+func Open(ctx context.Context, dest string, o Options) (archive.Store, error) {
+	switch {
+	case strings.HasPrefix(dest, "s3://"):
+		bucket, prefix, err := s3store.ParseDestination(dest)
+		if err != nil {
+			return nil, err
+		}
+		awsCfg, err := s3store.LoadAWSConfig(ctx, o.AWSOptions...)
+		if err != nil {
+			return nil, err
+		}
+		return s3store.New(ctx, s3store.Config{Bucket: bucket, Prefix: prefix, AWS: awsCfg, ForcePathStyle: o.ForcePathStyle, Logger: o.Logger})
+	case strings.HasPrefix(dest, "file://"):
+		dir, err := fileDir(dest)
+		if err != nil {
+			return nil, err
+		}
+		return filestore.New(filestore.Config{Dir: dir, Logger: o.Logger})
+	default:
+		return nil, fmt.Errorf("destination %q: want s3://bucket/prefix or file:///path", dest)
+	}
+}
+
+func fileDir(dest string) (string, error) {
+	rest := strings.TrimPrefix(dest, "file://")
+	if strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") || rest == "." {
+		abs, err := filepath.Abs(rest)
+		if err != nil {
+			return "", fmt.Errorf("destination %q: %w", dest, err)
+		}
+		return abs, nil
+	}
+	return filestore.ParseDestination(dest)
+}

@@ -1,0 +1,273 @@
+package s3store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+)
+
+// maxParts is S3's limit on the parts of one upload.
+const maxParts = 10000
+
+var _ archive.Upload = (*Upload)(nil)
+
+// CreateUpload starts a multipart upload at key. Incomplete uploads at the
+// same key (left by a crashed worker, or still running in another one, which
+// then fails) are aborted first: they are found by ListMultipartUploads with
+// the exact key as prefix, the one query MinIO, AWS and versitygw agree on.
+func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOptions) (archive.Upload, error) {
+	if err := validateKey(key); err != nil {
+		return nil, fmt.Errorf("s3store: create multipart upload %s: %w", key, err)
+	}
+	full := s.ObjectKey(key)
+	if n := len(opts.SHA256); n != 0 && n != sha256.Size {
+		return nil, fmt.Errorf("s3store: create multipart upload %s: SHA256 has %d bytes, want %d", full, n, sha256.Size)
+	}
+	if err := s.abortStale(ctx, full); err != nil {
+		return nil, err
+	}
+	in := &s3.CreateMultipartUploadInput{
+		Bucket:       &s.bucket,
+		Key:          &full,
+		ContentType:  aws.String(cmp.Or(opts.ContentType, DefaultContentType)),
+		Metadata:     opts.Metadata,
+		StorageClass: s.storageClass,
+	}
+	s.setSSE(&in.ServerSideEncryption, &in.SSEKMSKeyId)
+	out, err := s.client.CreateMultipartUpload(ctx, in)
+	if err != nil {
+		return nil, fmt.Errorf("s3store: create multipart upload %s: %w", full, err)
+	}
+	u := &Upload{
+		s:           s,
+		key:         key,
+		full:        full,
+		id:          aws.ToString(out.UploadId),
+		contentType: aws.ToString(in.ContentType),
+		opts:        opts,
+	}
+	if len(opts.SHA256) > 0 {
+		u.hash = sha256.New()
+		st, err := u.hash.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return nil, fmt.Errorf("s3store: create multipart upload %s: %w", full, err)
+		}
+		u.states = [][]byte{st}
+	}
+	return u, nil
+}
+
+// abortStale aborts every incomplete multipart upload of exactly full.
+func (s *Store) abortStale(ctx context.Context, full string) error {
+	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &full})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("s3store: list multipart uploads %s: %w", full, err)
+		}
+		for _, mu := range page.Uploads {
+			if aws.ToString(mu.Key) != full { // AWS matches by prefix
+				continue
+			}
+			id := aws.ToString(mu.UploadId)
+			if err := s.abort(ctx, full, id); err != nil {
+				return err
+			}
+			s.log.Info("aborted stale multipart upload", "key", full, "upload_id", id, "initiated", aws.ToTime(mu.Initiated))
+		}
+	}
+	return nil
+}
+
+// abort aborts one upload, even if ctx is cancelled; an unknown upload
+// (404 NoSuchUpload on versitygw and AWS) is already aborted.
+func (s *Store) abort(ctx context.Context, full, id string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_, err := s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.bucket, Key: &full, UploadId: &id})
+	if err != nil && httpStatus(err) != http.StatusNotFound {
+		return fmt.Errorf("s3store: abort multipart upload %s %s: %w", full, id, err)
+	}
+	return nil
+}
+
+// Upload is one S3 multipart upload, made by [Store.CreateUpload]. Its
+// methods may be called from several goroutines, but run one at a time.
+type Upload struct {
+	s           *Store
+	key, full   string
+	id          string
+	contentType string
+	opts        archive.PutOptions
+
+	mu    sync.Mutex
+	parts []types.CompletedPart // parts[i] is part i+1
+	sizes []int64
+	// With opts.SHA256: the running SHA-256 of parts 1..len(parts), and
+	// states[i] its state after part i, to rewind when part i+1 is
+	// rewritten.
+	hash   hash.Hash
+	states [][]byte
+	done   bool // completed or aborted
+}
+
+// UploadID returns the S3 upload id.
+func (u *Upload) UploadID() string { return u.id }
+
+// WritePart streams exactly size bytes of r as part n with UploadPart,
+// without buffering. It reads no byte beyond size, so r may be one stream
+// cut into parts. n must be at most one more than the number of parts
+// written; writing part n again (after a failure, or to replace it) drops
+// the parts after it. Every part but the last must be at least 5 MiB (S3's
+// rule, checked at Complete). A failure leaves the upload open: write the
+// part again, or Abort.
+func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return fmt.Errorf("s3store: upload part %d of %s: upload already completed or aborted", n, u.full)
+	}
+	if n < 1 || n > maxParts || n > len(u.parts)+1 {
+		return fmt.Errorf("s3store: upload part %d of %s: want a part number from 1 to %d", n, u.full, min(len(u.parts)+1, maxParts))
+	}
+	if size < 0 {
+		return fmt.Errorf("s3store: upload part %d of %s: negative size %d", n, u.full, size)
+	}
+	// Forget part n and later ones: they are replaced, or lost on failure.
+	u.parts, u.sizes = u.parts[:n-1], u.sizes[:n-1]
+	if u.hash != nil {
+		u.states = u.states[:n]
+		if err := u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1]); err != nil {
+			return fmt.Errorf("s3store: upload part %d of %s: rewind sha256: %w", n, u.full, err)
+		}
+	}
+	body := &exactReader{r: r, size: size, hash: u.hash, key: u.full}
+	out, err := u.s.client.UploadPart(ctx, &s3.UploadPartInput{
+		Bucket:        &u.s.bucket,
+		Key:           &u.full,
+		UploadId:      &u.id,
+		PartNumber:    aws.Int32(int32(n)),
+		Body:          body,
+		ContentLength: &size,
+	}, streaming)
+	if err != nil {
+		if body.err != nil {
+			err = body.err
+		}
+		if u.hash != nil {
+			_ = u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1])
+		}
+		return fmt.Errorf("s3store: upload part %d of %s: %w", n, u.full, err)
+	}
+	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(n))})
+	u.sizes = append(u.sizes, size)
+	if u.hash != nil {
+		st, err := u.hash.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			return fmt.Errorf("s3store: upload part %d of %s: %w", n, u.full, err)
+		}
+		u.states = append(u.states, st)
+	}
+	return nil
+}
+
+// Complete checks the SHA-256 of the parts against opts.SHA256 (aborting
+// and returning a *[ChecksumError] on a mismatch), then completes the
+// upload, with If-None-Match: * when opts.IfAbsent. A 412 aborts the upload
+// and returns [archive.ErrExists]; so does an unanswered conditional
+// complete after which HeadObject finds the key. On other errors the upload
+// stays open: Complete again or Abort.
+func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: upload already completed or aborted", u.full)
+	}
+	if len(u.parts) == 0 {
+		return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: no parts", u.full)
+	}
+	if u.hash != nil {
+		if got := u.hash.Sum(nil); !bytes.Equal(got, u.opts.SHA256) {
+			err := error(&ChecksumError{Key: u.full, Want: u.opts.SHA256, Got: got})
+			if aerr := u.abortLocked(ctx); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+			return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: %w", u.full, err)
+		}
+	}
+	in := &s3.CompleteMultipartUploadInput{
+		Bucket:          &u.s.bucket,
+		Key:             &u.full,
+		UploadId:        &u.id,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: slices.Clone(u.parts)},
+	}
+	slices.SortFunc(in.MultipartUpload.Parts, func(a, b types.CompletedPart) int {
+		return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber))
+	})
+	if u.opts.IfAbsent {
+		in.IfNoneMatch = aws.String("*")
+	}
+	out, err := u.s.client.CompleteMultipartUpload(ctx, in)
+	if err != nil {
+		exists := httpStatus(err) == http.StatusPreconditionFailed
+		if !exists && httpStatus(err) == 0 && u.opts.IfAbsent && ctx.Err() == nil {
+			_, herr := u.s.head(ctx, u.full)
+			exists = herr == nil
+		}
+		if exists {
+			err = fmt.Errorf("%w (%v)", archive.ErrExists, err)
+			if aerr := u.abortLocked(ctx); aerr != nil {
+				err = errors.Join(err, aerr)
+			}
+		}
+		return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: %w", u.full, err)
+	}
+	u.done = true
+	var size int64
+	for _, n := range u.sizes {
+		size += n
+	}
+	return archive.ObjectInfo{
+		Key:         u.key,
+		Size:        size,
+		ETag:        trimETag(out.ETag),
+		VersionID:   aws.ToString(out.VersionId),
+		ContentType: u.contentType,
+		Metadata:    lowerKeys(u.opts.Metadata),
+	}, nil
+}
+
+// Abort discards the upload and its parts. It runs even when ctx is
+// cancelled (bounded by 30 s), is idempotent, and does nothing after a
+// successful Complete.
+func (u *Upload) Abort(ctx context.Context) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done {
+		return nil
+	}
+	return u.abortLocked(ctx)
+}
+
+func (u *Upload) abortLocked(ctx context.Context) error {
+	if err := u.s.abort(ctx, u.full, u.id); err != nil {
+		return err
+	}
+	u.done = true
+	return nil
+}
