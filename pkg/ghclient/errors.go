@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v66/github"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
@@ -36,6 +37,11 @@ func classify(what string, resp *github.Response, err error) error {
 	var rle *github.RateLimitError
 	var abuse *github.AbuseRateLimitError
 	wrapped := fmt.Errorf("ghclient: %s: %w", what, err)
+	var inst *ghinstallation.HTTPError
+	if errors.As(err, &inst) && inst.Response != nil && inst.Response.StatusCode == http.StatusNotFound {
+		// The App is no longer installed there: no retry will help.
+		return archive.Permanent(fmt.Errorf("ghclient: %s: installation %d not found: %w", what, inst.InstallationID, err))
+	}
 	switch {
 	case errors.As(err, &rle):
 		return &archive.RetryAfterError{At: rle.Rate.Reset.Time, Err: wrapped}
