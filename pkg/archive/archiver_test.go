@@ -9,7 +9,10 @@ import (
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
+	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestArchiveRunEndToEnd is the main scenario: a run with 250
@@ -401,4 +404,53 @@ func mustGH(t *testing.T, e *archivetest.Env) archive.GitHub {
 		t.Fatal(err)
 	}
 	return gh
+}
+
+// TestLowBudgetIsPaced: below the low-water mark the client spreads its
+// remaining requests until the reset instead of failing.
+func TestLowBudgetIsPaced(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := archivetest.New(t, nil)
+	gh, err := ghclient.New(ghclient.Config{APIURL: e.Sim.URL(), AppID: archivetest.AppID, PrivateKey: e.AppKey, Metrics: ghclient.NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Config.GitHub = gh
+	arch, err := archive.New(e.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := e.Sim.AddRepo(archivetest.Installation, "o", "r")
+	run := e.Sim.AddRun(repo.Owner, repo.Name, ghsim.RunSpec{})
+	for i := range 3 {
+		e.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "a", Size: int64(10 + i)})
+	}
+	if _, err := gh.ForInstallation(archivetest.Installation); err != nil {
+		t.Fatal(err)
+	}
+	e.Sim.SetInstallationRateLimit(archivetest.Installation, 20, time.Now().Add(2*time.Second))
+	res, err := arch.ArchiveRun(t.Context(), archivetest.Event(repo, run), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.CheckArchived(t, res.Manifest, e.RunArtifacts(repo.Owner, repo.Name, run.ID), nil)
+	paced := testutil.ToFloat64(counterByName(t, reg, "archiver_github_paced_requests_total"))
+	if paced < 3 {
+		t.Errorf("paced %v requests, want every request after the first low-budget response", paced)
+	}
+}
+
+func counterByName(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			g.Set(mf.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	return g
 }

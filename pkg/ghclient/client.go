@@ -40,6 +40,9 @@ type Config struct {
 	Transport http.RoundTripper
 	// MutationInterval spaces DELETEs per installation (default 1 s).
 	MutationInterval time.Duration
+	// LowWater is the remaining rate-limit budget below which requests are
+	// paced until the reset (default 200).
+	LowWater int
 	Logger           *slog.Logger
 	Metrics          *Metrics
 }
@@ -68,6 +71,9 @@ func New(cfg Config) (*Clients, error) {
 	}
 	if cfg.MutationInterval == 0 {
 		cfg.MutationInterval = MutationInterval
+	}
+	if cfg.LowWater == 0 {
+		cfg.LowWater = DefaultLowWater
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -146,6 +152,9 @@ type Client struct {
 
 	mutMu   sync.Mutex
 	lastMut time.Time
+
+	budget   budget
+	lowWater int
 }
 
 var _ archive.GitHub = (*Client)(nil)
@@ -171,6 +180,7 @@ func newClient(cfg Config, installationID int64, rt http.RoundTripper) (*Client,
 	return &Client{
 		gh: gh, noRedirect: noRedirect, installationID: installationID,
 		log: cfg.Logger, metrics: cfg.Metrics, interval: cfg.MutationInterval,
+		lowWater: cfg.LowWater,
 	}, nil
 }
 
@@ -191,6 +201,9 @@ func (c *Client) ListRunArtifacts(ctx context.Context, owner, repo string, runID
 	u := fmt.Sprintf("repos/%s/%s/actions/runs/%d/artifacts?per_page=100", owner, repo, runID)
 	var out []archive.RemoteArtifact
 	for u != "" {
+		if err := c.pace(ctx); err != nil {
+			return nil, err
+		}
 		req, err := c.gh.NewRequest(http.MethodGet, u, nil)
 		if err != nil {
 			return nil, fmt.Errorf("ghclient: list artifacts of run %d: %w", runID, err)
@@ -218,6 +231,9 @@ func (c *Client) ListRunArtifacts(ctx context.Context, owner, repo string, runID
 
 // GetArtifact returns one artifact, or archive.ErrGone on 404.
 func (c *Client) GetArtifact(ctx context.Context, owner, repo string, id int64) (archive.RemoteArtifact, error) {
+	if err := c.pace(ctx); err != nil {
+		return archive.RemoteArtifact{}, err
+	}
 	req, err := c.gh.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/actions/artifacts/%d", owner, repo, id), nil)
 	if err != nil {
 		return archive.RemoteArtifact{}, fmt.Errorf("ghclient: get artifact %d: %w", id, err)
@@ -237,6 +253,9 @@ func (c *Client) GetArtifact(ctx context.Context, owner, repo string, id int64) 
 // DownloadURL asks the zip endpoint for the artifact's redirect URL without
 // following it. 404 and 410 mean the artifact is gone.
 func (c *Client) DownloadURL(ctx context.Context, owner, repo string, id int64) (string, error) {
+	if err := c.pace(ctx); err != nil {
+		return "", err
+	}
 	req, err := c.noRedirect.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/actions/artifacts/%d/zip", owner, repo, id), nil)
 	if err != nil {
 		return "", fmt.Errorf("ghclient: download artifact %d: %w", id, err)
@@ -264,6 +283,9 @@ func (c *Client) DownloadURL(ctx context.Context, owner, repo string, id int64) 
 // delete that already happened.
 func (c *Client) DeleteArtifact(ctx context.Context, owner, repo string, id int64) error {
 	if err := c.paceMutation(ctx); err != nil {
+		return err
+	}
+	if err := c.pace(ctx); err != nil {
 		return err
 	}
 	resp, err := c.gh.Actions.DeleteArtifact(ctx, owner, repo, id)
@@ -296,6 +318,9 @@ func (c *Client) paceMutation(ctx context.Context) error {
 }
 
 func (c *Client) observe(op string, resp *github.Response, err error) {
+	if resp != nil && resp.Response != nil && resp.Header.Get("X-RateLimit-Remaining") != "" {
+		c.budget.set(resp.Rate.Remaining, resp.Rate.Reset.Time)
+	}
 	if c.metrics == nil {
 		return
 	}

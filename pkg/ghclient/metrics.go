@@ -12,6 +12,7 @@ type Metrics struct {
 	requests  *prometheus.CounterVec
 	remaining prometheus.Gauge
 	limited   *prometheus.CounterVec
+	paced     prometheus.Counter
 }
 
 // NewMetrics registers the GitHub client's metrics on reg.
@@ -29,8 +30,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archiver_github_rate_limited_total",
 			Help: "GitHub API responses that were rate limits, by kind (primary, secondary).",
 		}, []string{"kind"}),
+		paced: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archiver_github_paced_requests_total",
+			Help: "GitHub API requests delayed because the rate-limit budget ran low.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.remaining, m.limited)
+	reg.MustRegister(m.requests, m.remaining, m.limited, m.paced)
 	return m
 }
 
