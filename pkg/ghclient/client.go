@@ -43,8 +43,8 @@ type Config struct {
 	// LowWater is the remaining rate-limit budget below which requests are
 	// paced until the reset (default 200).
 	LowWater int
-	Logger           *slog.Logger
-	Metrics          *Metrics
+	Logger   *slog.Logger
+	Metrics  *Metrics
 }
 
 // Clients hands out a [Client] per installation, caching each so that its
