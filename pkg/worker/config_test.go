@@ -1,0 +1,108 @@
+package worker_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
+)
+
+func envFrom(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestServiceConfigFromEnv(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"ARCHIVER_DESTINATION": "s3://bucket/prefix", "GITHUB_TOKEN": "t"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		wantErr string
+		check   func(*testing.T, worker.ServiceConfig)
+	}{
+		{"defaults", base, "", func(t *testing.T, c worker.ServiceConfig) {
+			if c.Delete || c.DeleteDryRun || c.AllowHTTP {
+				t.Error("deletion and http downloads must be off by default")
+			}
+			if c.Concurrency != 4 || c.RunSlots != 4 || c.MetricsAddr != ":9090" || c.GitHubAPIURL != "https://api.github.com/" {
+				t.Errorf("defaults %+v", c)
+			}
+			if c.NATS.URL != "nats://127.0.0.1:4222" || c.Topology.Stream != "ARCHIVER_RUNS" {
+				t.Errorf("nats defaults %+v %+v", c.NATS, c.Topology)
+			}
+		}},
+		{"no destination", map[string]string{"GITHUB_TOKEN": "t"}, "ARCHIVER_DESTINATION", nil},
+		{"no credentials", map[string]string{"ARCHIVER_DESTINATION": "file:///x"}, "GITHUB_TOKEN", nil},
+		{"app credentials", map[string]string{"ARCHIVER_DESTINATION": "file:///x", "GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY": "pem"}, "", nil},
+		{"app key file missing", map[string]string{"ARCHIVER_DESTINATION": "file:///x", "GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY_FILE": "/nonexistent"}, "GITHUB_APP_PRIVATE_KEY_FILE", nil},
+		{"dry run needs delete", with("ARCHIVER_DELETE_DRY_RUN", "true"), "ARCHIVER_DELETE_FROM_GITHUB", nil},
+		{"bad bool", with("ARCHIVER_DELETE_FROM_GITHUB", "yes please"), "ARCHIVER_DELETE_FROM_GITHUB", nil},
+		{"bad int", with("ARCHIVER_CONCURRENCY", "many"), "ARCHIVER_CONCURRENCY", nil},
+		{"concurrency range", with("ARCHIVER_CONCURRENCY", "0"), "ARCHIVER_CONCURRENCY", nil},
+		{"part size too small", with("ARCHIVER_PART_SIZE", "1024"), "ARCHIVER_PART_SIZE", nil},
+		{"ack wait too short", with("ARCHIVER_ACK_WAIT", "1s"), "ack wait", nil},
+		{"grace vs ack wait", with("ARCHIVER_ACK_WAIT", "10s", "ARCHIVER_SHUTDOWN_GRACE", "5m"), "ARCHIVER_SHUTDOWN_GRACE", nil},
+		{"download hosts", with("ARCHIVER_DOWNLOAD_HOSTS", " .blob.core.windows.net, ghes.example.com ,"), "", func(t *testing.T, c worker.ServiceConfig) {
+			if len(c.DownloadHosts) != 2 || c.DownloadHosts[0] != ".blob.core.windows.net" {
+				t.Errorf("hosts %q", c.DownloadHosts)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := worker.ServiceConfigFromEnv(envFrom(tt.env))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want mention of %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := worker.Main(context.Background(), []string{"-h"}, envFrom(nil), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"ARCHIVER_DESTINATION", "ARCHIVER_S3_FORCE_PATH_STYLE", "GITHUB_API_URL", "GITHUB_TOKEN", "GITHUB_APP_ID",
+		"GITHUB_APP_PRIVATE_KEY_FILE", "ARCHIVER_CONCURRENCY", "ARCHIVER_DELETE_FROM_GITHUB", "ARCHIVER_ALLOW_HTTP_DOWNLOADS",
+		"ARCHIVER_METRICS_ADDR", "NATS_URL", "NATS_CREDS", "AWS_REGION", "AWS_ENDPOINT_URL_S3", "ARCHIVER_ACK_WAIT"} {
+		if !strings.Contains(out.String(), v) {
+			t.Errorf("-h does not list %s", v)
+		}
+	}
+}
+
+func TestMainRejectsBadConfig(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	err := worker.Main(context.Background(), nil, envFrom(map[string]string{"GITHUB_TOKEN": "secret-token-value"}), &out, &out)
+	if err == nil || !strings.Contains(err.Error(), "ARCHIVER_DESTINATION") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.Contains(err.Error()+out.String(), "secret-token-value") {
+		t.Error("the token leaked into the output")
+	}
+}
