@@ -332,5 +332,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	reg.MustRegister(m.jobs, m.deadLetters, m.inFlight)
+	// Start every series at zero so that increase() sees the first event.
+	for _, o := range []string{"archived", "retry", "delayed", "dead_lettered", "handed_back"} {
+		m.jobs.WithLabelValues(o)
+	}
+	for _, k := range []string{"permanent", "max_deliveries"} {
+		m.deadLetters.WithLabelValues(k)
+	}
 	return m
 }
