@@ -8,10 +8,11 @@ export ARCHIVER_NATS_BIN := $(BIN)/nats-server
 NATS_SERVER_VERSION := v2.15.2
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: test tools lint unit demo bench-webhook bench-transfer
+.PHONY: test tools lint unit images demo bench-webhook bench-transfer
 
-## test: everything CI checks: tools, vet, unit + end-to-end tests with -race.
-test: tools lint unit
+## test: everything CI checks: tools, vet, unit + end-to-end tests with -race,
+## container images (built FROM scratch, each image's -h run).
+test: tools lint unit images
 
 ## tools: the pinned test servers, cached under .cache/bin (git-ignored).
 tools: $(BIN)/nats-server $(BIN)/minio
@@ -29,6 +30,10 @@ lint:
 
 unit:
 	go test -race -count=1 -timeout 30m ./...
+
+## images: build every image with BASE=scratch (no registry here) and run its -h.
+images:
+	BASE=scratch deploy/build-images.sh --check
 
 ## demo: the whole flow on embedded defaults.
 demo:
