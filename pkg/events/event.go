@@ -70,6 +70,8 @@ func (e *RunCompleted) Validate() error {
 		return fmt.Errorf("%w: schema_version %d not supported (1..%d)", ErrBadEvent, e.SchemaVersion, SchemaVersion)
 	case e.Repository.Owner == "" || e.Repository.Name == "":
 		return fmt.Errorf("%w: repository owner and name are required", ErrBadEvent)
+	case e.Repository.ID <= 0:
+		return fmt.Errorf("%w: repository.id is required", ErrBadEvent)
 	case e.WorkflowRun.ID <= 0:
 		return fmt.Errorf("%w: workflow_run.id is required", ErrBadEvent)
 	case e.WorkflowRun.RunAttempt <= 0:
