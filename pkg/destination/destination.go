@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/filestore"
@@ -36,7 +37,14 @@ func Open(ctx context.Context, dest string, o Options) (archive.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		awsCfg, err := s3store.LoadAWSConfig(ctx, o.AWSOptions...)
+		log := o.Logger
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		// The SDK logs to os.Stderr by default (a line for every object
+		// read without a checksum): route it through slog instead.
+		opts := append([]func(*config.LoadOptions) error{config.WithLogger(sdkLogger{log})}, o.AWSOptions...)
+		awsCfg, err := s3store.LoadAWSConfig(ctx, opts...)
 		if err != nil {
 			return nil, err
 		}
@@ -50,6 +58,18 @@ func Open(ctx context.Context, dest string, o Options) (archive.Store, error) {
 	default:
 		return nil, fmt.Errorf("destination %q: want s3://bucket/prefix or file:///path", dest)
 	}
+}
+
+// sdkLogger hands the AWS SDK's log lines to slog: warnings as warnings,
+// the rest at debug.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(class logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if class == logging.Warn {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, "aws sdk: "+fmt.Sprintf(format, v...))
 }
 
 func fileDir(dest string) (string, error) {

@@ -74,10 +74,10 @@ func (s *Server) sign(path string, q url.Values) string {
 // client that sends its GitHub token here leaks it.
 func (s *Server) blobHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, onStatus: func(c int) { s.countRequest(RouteBlob, c) }}
 		defer func() {
+			sw.finish()
 			s.log.Debug("ghsim: blob request", "method", r.Method, "path", r.URL.Path, "status", sw.code())
-			s.countRequest(RouteBlob, sw.code())
 		}()
 		reqID := s.requestID()
 		h := sw.Header()

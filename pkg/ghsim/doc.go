@@ -24,6 +24,10 @@
 //	GET    /repos/{owner}/{repo}, GET .../actions/runs/{run_id}
 //	POST   /app/installations/{id}/access_tokens  App JWT (RS256, iss = AppID) → 201 {"token":"ghs_..."}
 //	GET    /app/installations/{id}                App JWT
+//	GET    /repos/{owner}/{repo}/installation     App JWT
+//	GET    /installation/repositories             installation token; per_page, page
+//	GET    /app/hook/deliveries                   App JWT; per_page, cursor; newest first (AddHookDelivery)
+//	POST   /app/hook/deliveries/{id}/attempts     App JWT; 202, records a redelivery
 //
 // Every API request needs "Authorization: token X" or "Bearer X" with a
 // static token of Options.Tokens (reaches every repository) or an

@@ -83,7 +83,8 @@ func ExpiredURL() Fault { return Fault{Kind: FaultExpiredURL} }
 // check reports whether f can be injected on route.
 func (f Fault) check(route Route) error {
 	switch route {
-	case RouteList, RouteGet, RouteZip, RouteDelete, RouteBlob, RouteToken, RouteRepo, RouteRun, RouteInstallation:
+	case RouteList, RouteGet, RouteZip, RouteDelete, RouteBlob, RouteToken, RouteRepo, RouteRun, RouteInstallation,
+		RouteInstallationRepos, RouteRepoInstallation, RouteHookDeliveries, RouteRedeliver:
 	default:
 		return fmt.Errorf("ghsim: inject fault: unknown route %q", route)
 	}

@@ -149,6 +149,8 @@ type Server struct {
 	digests        map[contentKey]*digestEntry
 	stats          Stats
 	requestSeq     uint64
+
+	hooks hookLog // the App's webhook deliveries (hook_deliveries.go)
 }
 
 // New starts a simulator: both listeners are serving when it returns.
@@ -291,13 +293,14 @@ func (s *Server) apiHandler() http.Handler {
 	}
 	mux.Handle("POST /app/installations/{installation_id}/access_tokens", s.api(RouteToken, true, s.handleToken))
 	mux.Handle("GET /app/installations/{installation_id}", s.api(RouteInstallation, true, s.handleInstallation))
+	s.installationRoutes(mux) // installation_repos.go
+	s.hookDeliveryRoutes(mux) // hook_deliveries.go
 	if s.opts.Admin {
 		mux.Handle("/_ghsim/", http.StripPrefix("/_ghsim", s.AdminHandler()))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, onStatus: func(c int) { s.countRequest(RouteOther, c) }}
 		writeError(sw, http.StatusNotFound, "Not Found", docRest)
-		s.countRequest(RouteOther, sw.code())
 	})
 	return mux
 }
@@ -311,11 +314,11 @@ type apiFunc func(w http.ResponseWriter, r *http.Request, p *principal, f *Fault
 // limit, then injected faults.
 func (s *Server) api(route Route, app bool, h apiFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w}
+		sw := &statusWriter{ResponseWriter: w, onStatus: func(c int) { s.countRequest(route, c) }}
 		var p *principal
 		defer func() {
+			sw.finish()
 			s.log.Debug("ghsim: api request", "method", r.Method, "path", r.URL.Path, "route", string(route), "status", sw.code())
-			s.countRequest(route, sw.code())
 			if route == RouteDelete && p != nil {
 				s.recordDelete(r, p, sw.code())
 			}
@@ -593,25 +596,38 @@ func (s *Server) handleZip(w http.ResponseWriter, r *http.Request, p *principal,
 	}
 }
 
-// statusWriter records the status of a response.
+// statusWriter records the status of a response. When onStatus is set it
+// is called once, as the status is written and before any of the body
+// reaches the client, so a client that has read a response always finds it
+// counted in Stats.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	onStatus func(code int)
+}
+
+func (w *statusWriter) setStatus(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if w.onStatus != nil {
+		w.onStatus(code)
+	}
 }
 
 func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
+	w.setStatus(code)
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
+	w.setStatus(http.StatusOK)
 	return w.ResponseWriter.Write(b)
 }
+
+// finish counts a response whose handler wrote nothing (an implicit 200).
+func (w *statusWriter) finish() { w.setStatus(http.StatusOK) }
 
 // Unwrap lets http.ResponseController reach Flush and Hijack.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,204 @@
+package ghclient_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
+	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+)
+
+const testAppID = 4242
+
+// newAppSim returns a simulator that knows the App and Clients that
+// authenticate as it.
+func newAppSim(t *testing.T) (*ghsim.Server, *ghclient.Clients) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim, err := ghsim.New(ghsim.Options{AppID: testAppID, AppPrivateKey: key, Tokens: []string{token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	cs, err := ghclient.New(ghclient.Config{APIURL: sim.URL(), AppID: testAppID, PrivateKey: pemKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sim, cs
+}
+
+func tokenClient(t *testing.T, sim *ghsim.Server) *ghclient.Client {
+	t.Helper()
+	cs, err := ghclient.New(ghclient.Config{APIURL: sim.URL(), Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cs.Installation(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestListRepoArtifactsReadsEveryPage(t *testing.T) {
+	t.Parallel()
+	sim, _ := newSim(t)
+	gh := tokenClient(t, sim)
+	sim.AddRepo(0, "o", "r")
+	sim.AddRepo(0, "o", "other")
+	runs := []ghsim.Run{sim.AddRun("o", "r", ghsim.RunSpec{}), sim.AddRun("o", "r", ghsim.RunSpec{})}
+	otherRun := sim.AddRun("o", "other", ghsim.RunSpec{})
+	sim.AddArtifact("o", "other", otherRun.ID, ghsim.ArtifactSpec{Name: "elsewhere"})
+	want := map[int64]ghsim.Artifact{}
+	for i := range 230 {
+		a := sim.AddArtifact("o", "r", runs[i%2].ID, ghsim.ArtifactSpec{Name: fmt.Sprint("a", i), Size: int64(i), NoDigest: i == 5, Expired: i == 6})
+		want[a.ID] = a
+	}
+	arts, err := gh.ListRepoArtifacts(t.Context(), "o", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(arts) != 230 {
+		t.Fatalf("listed %d artifacts, want 230", len(arts))
+	}
+	if got := settledCount(sim, ghsim.RouteList, 200, 3); got != 3 {
+		t.Errorf("%d list requests, want 3 pages of 100", got)
+	}
+	for _, a := range arts {
+		w, ok := want[a.ID]
+		if !ok {
+			t.Fatalf("unexpected artifact %d (%s)", a.ID, a.Name)
+		}
+		delete(want, a.ID)
+		sum, _ := sim.SHA256(a.ID)
+		if a.RunID != w.RunID || a.Name != w.Name || a.Expired != w.Expired || a.CreatedAt.IsZero() {
+			t.Errorf("artifact %d: %+v, want %+v", a.ID, a, w)
+		}
+		if (w.NoDigest && a.Digest != "") || (!w.NoDigest && a.Digest != sum) {
+			t.Errorf("artifact %d: digest %q (no_digest %v), want %q", a.ID, a.Digest, w.NoDigest, sum)
+		}
+	}
+}
+
+func TestListRepoArtifactsPageErrors(t *testing.T) {
+	t.Parallel()
+	sim, _ := newSim(t)
+	gh := tokenClient(t, sim)
+	sim.AddRepo(0, "o", "r")
+	run := sim.AddRun("o", "r", ghsim.RunSpec{})
+	sim.AddArtifact("o", "r", run.ID, ghsim.ArtifactSpec{})
+
+	sim.Inject(ghsim.RouteList, 1, ghsim.SecondaryLimit(429, 5*time.Second))
+	_, _, err := gh.ListRepoArtifactsPage(t.Context(), "o", "r", 1)
+	var ra *archive.RetryAfterError
+	if !errors.As(err, &ra) || time.Until(ra.At) < 3*time.Second {
+		t.Fatalf("rate-limited page: %v, want RetryAfterError ~5s ahead", err)
+	}
+	arts, next, err := gh.ListRepoArtifactsPage(t.Context(), "o", "r", 1)
+	if err != nil || len(arts) != 1 || next != 0 {
+		t.Fatalf("the same page again: %d artifacts, next %d, %v", len(arts), next, err)
+	}
+	if _, _, err := gh.ListRepoArtifactsPage(t.Context(), "o", "missing", 1); !errors.Is(err, ghclient.ErrNotFound) {
+		t.Fatalf("missing repository: %v, want ErrNotFound", err)
+	}
+}
+
+func TestGetRun(t *testing.T) {
+	t.Parallel()
+	sim, _ := newSim(t)
+	gh := tokenClient(t, sim)
+	repo := sim.AddRepo(0, "octo", "hello")
+	sim.SetPrivate("octo", "hello", true)
+	sim.AddRepo(0, "octo", "other")
+	created := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	run := sim.AddRun("octo", "hello", ghsim.RunSpec{Attempt: 3, Name: "Release", Path: ".github/workflows/release.yml",
+		Event: "workflow_dispatch", HeadBranch: "release/1.x", Conclusion: "failure", CreatedAt: created})
+
+	got, err := gh.GetRun(t.Context(), "octo", "hello", run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, w := got.WorkflowRun, run
+	if r.ID != w.ID || r.RunAttempt != 3 || r.Name != "Release" || r.Path != w.Path || r.Event != w.Event ||
+		r.HeadBranch != w.HeadBranch || r.HeadSHA != w.HeadSHA || r.Conclusion != "failure" || r.Status != "completed" ||
+		!r.CreatedAt.Equal(created) || r.WorkflowID == 0 || r.HTMLURL == "" {
+		t.Errorf("run %+v, want %+v", r, w)
+	}
+	if got.Repository.ID != repo.ID || got.Repository.Owner != "octo" || got.Repository.Name != "hello" ||
+		got.Repository.FullName != "octo/hello" || !got.Repository.Private {
+		t.Errorf("repository %+v, want %+v (private)", got.Repository, repo)
+	}
+	if r, err := gh.GetRepo(t.Context(), "OCTO", "Hello"); err != nil || r != got.Repository {
+		t.Errorf("GetRepo with other case: %+v, %v; want %+v", r, err, got.Repository)
+	}
+	if _, err := gh.GetRepo(t.Context(), "octo", "nope"); !errors.Is(err, ghclient.ErrNotFound) {
+		t.Errorf("unknown repository: %v, want ErrNotFound", err)
+	}
+	if _, err := gh.GetRun(t.Context(), "octo", "other", run.ID); !errors.Is(err, ghclient.ErrNotFound) {
+		t.Errorf("run of another repository: %v, want ErrNotFound", err)
+	}
+	if _, err := gh.GetRun(t.Context(), "octo", "hello", 1); !errors.Is(err, ghclient.ErrNotFound) {
+		t.Errorf("unknown run: %v, want ErrNotFound", err)
+	}
+}
+
+func TestListInstallationRepos(t *testing.T) {
+	t.Parallel()
+	sim, cs := newAppSim(t)
+	want := map[string]int64{}
+	for i := range 130 {
+		r := sim.AddRepo(77, "org", fmt.Sprintf("r%03d", i))
+		want[r.FullName()] = r.ID
+	}
+	sim.AddRepo(78, "org", "elsewhere")
+	gh, err := cs.Installation(77)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repos, err := gh.ListInstallationRepos(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(repos) != 130 {
+		t.Fatalf("listed %d repositories, want 130", len(repos))
+	}
+	for _, r := range repos {
+		if want[r.FullName] != r.ID || r.Owner != "org" || r.Name == "" {
+			t.Errorf("repository %+v", r)
+		}
+	}
+	if got := settledCount(sim, ghsim.RouteInstallationRepos, 200, 2); got != 2 {
+		t.Errorf("%d requests, want 2 pages", got)
+	}
+	// A token is not an installation token: 403, permanent.
+	_, err = tokenClient(t, sim).ListInstallationRepos(t.Context())
+	if o, _ := archive.Classify(err); o != archive.OutcomePermanent {
+		t.Errorf("with a static token: %v, want a permanent error", err)
+	}
+}
+
+// settledCount polls the simulator's request count of route and status
+// until it equals want or 5 s pass, and returns the last count: a request
+// is counted after its response is written, so the last one may still be
+// on its way.
+func settledCount(sim *ghsim.Server, route ghsim.Route, status, want int) int {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := sim.Stats().Count(route, status)
+		if got == want || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
