@@ -35,7 +35,7 @@ set -euo pipefail
 
 # Every image target; each needs a stage in deploy/Dockerfile and a main
 # package in cmd/<target> or deploy/<target> (deploy/deploy_test.go checks).
-TARGETS=(webhook worker ghsim mkbucket)
+TARGETS=(webhook worker archivectl ghsim mkbucket)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BASE=${BASE:-gcr.io/distroless/static-debian12:nonroot}
