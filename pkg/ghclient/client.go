@@ -116,7 +116,15 @@ func (c *Clients) client(id int64) (*Client, error) {
 	case id == 0:
 		return nil, archive.Permanent(errors.New("ghclient: event has no installation id and no GITHUB_TOKEN is configured"))
 	default:
-		it := ghinstallation.NewFromAppsTransport(c.app, id)
+		// Each installation gets its own AppsTransport: ghinstallation's
+		// token refresh writes to the AppsTransport it was built from, so
+		// sharing one between installations is a data race.
+		atr, err := ghinstallation.NewAppsTransport(c.cfg.Transport, c.cfg.AppID, c.cfg.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("ghclient: app %d private key: %w", c.cfg.AppID, err)
+		}
+		atr.BaseURL = c.app.BaseURL
+		it := ghinstallation.NewFromAppsTransport(atr, id)
 		it.BaseURL = c.app.BaseURL
 		rt = it
 	}
