@@ -165,7 +165,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, op
 		}
 	}()
 	h := sha256.New()
-	body := &exactReader{ctx: ctx, r: r, size: size, probe: true, hash: h, want: opts.SHA256, key: key}
+	body := archive.NewExactReader(ctx, r, size, archive.ExactOptions{Probe: true, Hash: h, Want: opts.SHA256, Key: key})
 	if _, err := io.Copy(f, body); err != nil {
 		return sidecar{}, err
 	}

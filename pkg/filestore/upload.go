@@ -152,7 +152,7 @@ func (u *Upload) writePart(ctx context.Context, n int, r io.Reader, size int64) 
 	if err := u.rewind(off); err != nil {
 		return err
 	}
-	body := &exactReader{ctx: ctx, r: r, size: size, hash: u.hash, key: u.key}
+	body := archive.NewExactReader(ctx, r, size, archive.ExactOptions{Hash: u.hash, Key: u.key})
 	if _, err := io.Copy(u.f, body); err != nil {
 		if rerr := u.rewind(off); rerr != nil {
 			return errors.Join(err, rerr)

@@ -128,10 +128,11 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if n := len(opts.SHA256); n != 0 && n != sha256.Size {
 		return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: SHA256 has %d bytes, want %d", full, n, sha256.Size)
 	}
-	body := &exactReader{r: r, size: size, probe: true, key: full}
+	check := archive.ExactOptions{Probe: true, Key: full}
 	if len(opts.SHA256) > 0 && !s.noLocalChecksum {
-		body.hash, body.want = sha256.New(), opts.SHA256
+		check.Hash, check.Want = sha256.New(), opts.SHA256
 	}
+	body := archive.NewExactReader(ctx, r, size, check)
 	in := &s3.PutObjectInput{
 		Bucket:        &s.bucket,
 		Key:           &full,
@@ -150,7 +151,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}
 	if size == 0 {
 		// The HTTP client never reads an empty body: check it here.
-		if err := body.finish(false); err != nil {
+		if err := body.Finish(false); err != nil {
 			return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: %w", full, err)
 		}
 		in.Body = http.NoBody
@@ -171,9 +172,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 }
 
 // putError classifies a failed PutObject.
-func (s *Store) putError(ctx context.Context, full string, opts archive.PutOptions, body *exactReader, err error) error {
-	if body.err != nil { // our reader stopped the request
-		return fmt.Errorf("s3store: put object %s: %w", full, body.err)
+func (s *Store) putError(ctx context.Context, full string, opts archive.PutOptions, body *archive.ExactReader, err error) error {
+	if body.Err() != nil { // our reader stopped the request
+		return fmt.Errorf("s3store: put object %s: %w", full, body.Err())
 	}
 	status := httpStatus(err)
 	switch {

@@ -156,7 +156,7 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 			return fmt.Errorf("s3store: upload part %d of %s: rewind sha256: %w", n, u.full, err)
 		}
 	}
-	body := &exactReader{r: r, size: size, hash: u.hash, key: u.full}
+	body := archive.NewExactReader(ctx, r, size, archive.ExactOptions{Hash: u.hash, Key: u.full})
 	out, err := u.s.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket:        &u.s.bucket,
 		Key:           &u.full,
@@ -166,8 +166,8 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		ContentLength: &size,
 	}, streaming)
 	if err != nil {
-		if body.err != nil {
-			err = body.err
+		if body.Err() != nil {
+			err = body.Err()
 		}
 		if u.hash != nil {
 			_ = u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1])
