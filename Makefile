@@ -8,11 +8,12 @@ export ARCHIVER_NATS_BIN := $(BIN)/nats-server
 NATS_SERVER_VERSION := v2.15.2
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: test tools lint unit images demo bench-webhook bench-transfer
+.PHONY: test tools lint unit images integration demo bench-webhook bench-transfer
 
 ## test: everything CI checks: tools, vet, unit + end-to-end tests with -race,
-## container images (built FROM scratch, each image's -h run).
-test: tools lint unit images
+## container images (built FROM scratch, each image's -h run), and the
+## integration suite.
+test: tools lint unit images integration
 
 ## tools: the pinned test servers, cached under .cache/bin (git-ignored).
 tools: $(BIN)/nats-server $(BIN)/minio
@@ -34,6 +35,14 @@ unit:
 ## images: build every image with BASE=scratch (no registry here) and run its -h.
 images:
 	BASE=scratch deploy/build-images.sh --check
+
+## integration: the whole system under faults (integration/README.md), in
+## process and docker mode (ARCHIVER_INTEGRATION_MODE=process|docker|both;
+## default both when Docker answers or ARCHIVER_CI=1). Behind the
+## "integration" build tag, so `unit` does not run it.
+integration: tools
+	go vet -tags integration ./integration/...
+	go test -tags integration -count=1 -timeout 40m ./integration/...
 
 ## demo: the whole flow on embedded defaults.
 demo:
