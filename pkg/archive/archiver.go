@@ -136,7 +136,7 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 	if err != nil {
 		return RunResult{}, err
 	}
-	if len(remote) == 0 {
+	if len(remote) == 0 && prev == nil {
 		if wait := ev.ReceivedAt.Add(a.cfg.EmptyListWait).Sub(a.cfg.Now()); wait > 0 && !final {
 			a.m.runs.WithLabelValues("waiting").Inc()
 			log.Info("run lists no artifacts yet, retrying later", "retry_in", min(wait, a.cfg.EmptyListWait/4))
@@ -165,6 +165,13 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return RunResult{}, err
+	}
+	if prev != nil {
+		kept, err := a.keepUnlisted(ctx, prev, records)
+		if err != nil {
+			return RunResult{}, err
+		}
+		records = append(records, kept...)
 	}
 
 	m := &Manifest{
@@ -212,6 +219,44 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 	}
 	a.m.runs.WithLabelValues("complete").Inc()
 	return RunResult{Manifest: m}, nil
+}
+
+// keepUnlisted carries over the records of an earlier manifest of this
+// attempt for artifacts GitHub no longer lists: deleted by us (a crash or an
+// S3 outage before the manifest recorded it) or expired since. A manifest
+// never loses an archived artifact: its object is confirmed in the store
+// (size, ETag, SHA-256) and the record kept; with deletion on, an archived
+// artifact gone at GitHub counts as deleted. An earlier failure whose
+// artifact is gone becomes expired.
+func (a *Archiver) keepUnlisted(ctx context.Context, prev *Manifest, records []ArtifactRecord) ([]ArtifactRecord, error) {
+	listed := make(map[int64]bool, len(records))
+	for _, r := range records {
+		listed[r.ID] = true
+	}
+	var kept []ArtifactRecord
+	for _, p := range prev.Artifacts {
+		if listed[p.ID] {
+			continue
+		}
+		switch p.Status {
+		case StatusArchived:
+			info, err := a.cfg.Store.Stat(ctx, p.Key)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, fmt.Errorf("archive: confirm %s: %w", p.Key, err)
+			}
+			if err != nil {
+				p.Status, p.Error = StatusFailed, "archived object is missing from the store"
+			} else if reason := confirmMismatch(info, &p); reason != "" {
+				p.Status, p.Error = StatusFailed, "archived object changed: "+reason
+			} else if a.cfg.DeleteFromGitHub {
+				p.DeletedFromGitHub = true
+			}
+		case StatusFailed:
+			p.Status, p.Error = StatusExpired, ""
+		}
+		kept = append(kept, p)
+	}
+	return kept, nil
 }
 
 // listArtifacts lists the run's artifacts, waiting inline for short rate

@@ -1,6 +1,7 @@
 package archive_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strings"
@@ -453,4 +454,54 @@ func counterByName(t *testing.T, reg *prometheus.Registry, name string) promethe
 		}
 	}
 	return g
+}
+
+// TestManifestNeverLosesArchivedArtifacts: artifacts deleted at GitHub
+// after the manifest was written, but before the manifest recorded the
+// deletion (an S3 outage at that moment), stay in the manifest on the retry.
+func TestManifestNeverLosesArchivedArtifacts(t *testing.T) {
+	e := archivetest.New(t, func(c *archive.Config) { c.DeleteFromGitHub = true })
+	repo := e.Sim.AddRepo(archivetest.Installation, "o", "r")
+	run := e.Sim.AddRun(repo.Owner, repo.Name, ghsim.RunSpec{})
+	a := e.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "a", Size: 100})
+	b := e.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "b", Size: 200})
+	ev := archivetest.Event(repo, run)
+	first, err := e.Arch.ArchiveRun(t.Context(), ev, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Put back the manifest as it was before the deletions were recorded.
+	l := archive.Layout{Owner: repo.Owner, Repo: repo.Name, RunID: run.ID}
+	stale := *first.Manifest
+	stale.Artifacts = append([]archive.ArtifactRecord(nil), first.Manifest.Artifacts...)
+	for i := range stale.Artifacts {
+		stale.Artifacts[i].DeletedFromGitHub = false
+	}
+	body, err := stale.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.Put(t.Context(), l.ManifestKey(1), bytes.NewReader(body), int64(len(body)), archive.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !e.Sim.Deleted(a.ID) || !e.Sim.Deleted(b.ID) {
+		t.Fatal("artifacts were not deleted at GitHub")
+	}
+	res, err := e.Arch.ArchiveRun(t.Context(), ev, false)
+	if err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	m := e.Manifest(t, repo.Owner, repo.Name, run.ID, 1)
+	if len(m.Artifacts) != 2 || len(res.Manifest.Artifacts) != 2 {
+		t.Fatalf("manifest lists %d artifacts after the retry, want 2", len(m.Artifacts))
+	}
+	for _, r := range m.Artifacts {
+		if r.Status != archive.StatusArchived || !r.DeletedFromGitHub || r.Key == "" {
+			t.Errorf("artifact %d: %+v", r.ID, r)
+		}
+	}
+	e.CheckArchived(t, m, []int64{a.ID, b.ID}, nil)
+	if n := len(e.Sim.Stats().Deletes); n != 2 {
+		t.Errorf("%d deletes sent, want 2", n)
+	}
 }

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -22,7 +23,11 @@ func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *events.Run
 		}
 		info, err := a.cfg.Store.Stat(ctx, rec.Key)
 		if err != nil {
-			a.m.deletes.WithLabelValues("refused").Inc()
+			outcome := "failed" // the store did not answer: retried later
+			if errors.Is(err, ErrNotFound) {
+				outcome = "refused"
+			}
+			a.m.deletes.WithLabelValues(outcome).Inc()
 			return fmt.Errorf("archive: confirm %s before delete: %w", rec.Key, err)
 		}
 		if reason := confirmMismatch(info, rec); reason != "" {
