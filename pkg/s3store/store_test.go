@@ -108,6 +108,11 @@ func TestCreateUploadAbortsStaleUpload(t *testing.T) {
 	if err := up.WritePart(t.Context(), 1, bytes.NewReader([]byte("data")), 4); err != nil {
 		t.Fatal(err)
 	}
+	// An orphan created after ours (a CreateMultipartUpload whose answer
+	// was lost and retried) is cleaned up when ours completes.
+	if _, err := st.Client().CreateMultipartUpload(t.Context(), &s3.CreateMultipartUploadInput{Bucket: aws.String(st.Bucket()), Key: &full}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := up.Complete(t.Context()); err != nil {
 		t.Fatal(err)
 	}

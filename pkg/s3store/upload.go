@@ -238,6 +238,12 @@ func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
 		return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: %w", u.full, err)
 	}
 	u.done = true
+	// A CreateMultipartUpload whose answer was lost (and retried by the SDK)
+	// or an abort that failed while S3 was down can leave an orphan upload
+	// at this key; now that the object is complete, remove it.
+	if err := u.s.abortStale(ctx, u.full); err != nil {
+		u.s.log.Warn("cleaning up stale uploads after complete", "key", u.full, "err", err)
+	}
 	var size int64
 	for _, n := range u.sizes {
 		size += n
