@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
 )
 
@@ -122,20 +123,14 @@ func TestSIGTERM(t *testing.T) {
 
 	client := &http.Client{Timeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testserver.Eventually(t, 20*time.Second, "the webhook's /readyz", func() bool {
 		resp, err := client.Get("http://" + addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook not ready within 20s: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
 
 	body, err := ghsim.WorkflowRunPayload(ghsim.RunPayload{InstallationID: 1, RunID: 99, RunAttempt: 1})
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 // backfillReport mirrors backfill --json.
@@ -163,7 +164,7 @@ func TestBackfill(t *testing.T) {
 
 	// A worker archives what was enqueued; then nothing is missing.
 	startWorker(t, js, topo, e.Arch)
-	eventually(t, 60*time.Second, "the backfilled runs to be archived", func() bool { return len(streamMsgs(t, js, topo.Stream)) == 0 })
+	testserver.Eventually(t, 60*time.Second, "the backfilled runs to be archived", func() bool { return len(streamMsgs(t, js, topo.Stream)) == 0 })
 	mm := e.Manifest(t, "octo-org", "app", missing.ID, 2)
 	e.CheckArchived(t, mm, e.RunArtifacts("octo-org", "app", missing.ID), nil)
 	if mm.WorkflowRun.HeadBranch != "release/1" {

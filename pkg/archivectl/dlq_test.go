@@ -16,6 +16,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 
@@ -95,7 +96,7 @@ func TestDLQ(t *testing.T) {
 	if _, err := js.PublishMsg(t.Context(), garbage, jetstream.WithMsgID("garbage")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "two dead letters", func() bool { return len(streamMsgs(t, js, topo.DeadLetter)) == 2 })
+	testserver.Eventually(t, 20*time.Second, "two dead letters", func() bool { return len(streamMsgs(t, js, topo.DeadLetter)) == 2 })
 	stop()
 	// A pull request of the stopped worker can outlive it on the server
 	// until it expires; a replayed event delivered to it would wait out
@@ -104,7 +105,7 @@ func TestDLQ(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the stopped worker's pull requests to expire", func() bool {
+	testserver.Eventually(t, 10*time.Second, "the stopped worker's pull requests to expire", func() bool {
 		info, err := cons.Info(t.Context())
 		return err == nil && info.NumWaiting == 0
 	})
@@ -182,7 +183,7 @@ func TestDLQ(t *testing.T) {
 	fake.mu.Unlock()
 	before := fake.calls()
 	startWorker(t, js, topo, fake)
-	eventually(t, 20*time.Second, "the replayed event to be archived and acked", func() bool {
+	testserver.Eventually(t, 20*time.Second, "the replayed event to be archived and acked", func() bool {
 		return fake.calls() > before && len(streamMsgs(t, js, topo.Stream)) == 0
 	})
 
@@ -237,7 +238,7 @@ func TestDLQReplaysMaxDeliveriesAdvisory(t *testing.T) {
 	if msg, err := cons.Next(jetstream.FetchMaxWait(time.Second)); err == nil {
 		t.Fatalf("delivered a third time: %s", msg.Data())
 	}
-	eventually(t, 20*time.Second, "the max-deliveries advisory", func() bool { return len(streamMsgs(t, js, topo.DeadLetter)) == 1 })
+	testserver.Eventually(t, 20*time.Second, "the max-deliveries advisory", func() bool { return len(streamMsgs(t, js, topo.DeadLetter)) == 1 })
 
 	recs := decode[[]dlqRecord](t, run(t, ev, "dlq", "ls", "--json").want(t, 0).stdout)
 	if len(recs) != 1 || recs[0].Kind != "max_deliveries_advisory" || recs[0].OriginalSequence != ack.Sequence || recs[0].Deliveries != 2 {

@@ -171,18 +171,6 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, name string) []*jetstream.
 	return out
 }
 
-// eventually polls cond every 20 ms until it holds or d passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // mustContain fails unless s contains every part.
 func mustContain(t *testing.T, what, s string, parts ...string) {
 	t.Helper()

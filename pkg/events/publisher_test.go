@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -87,13 +88,7 @@ func TestPublisherFailsFastWhenDisconnected(t *testing.T) {
 	// Until the client has seen the connection drop, a publish goes to
 	// the dead socket and can only time out; once it has, it must fail
 	// at once.
-	deadline := time.Now().Add(5 * time.Second)
-	for nc.IsConnected() {
-		if time.Now().After(deadline) {
-			t.Fatal("client still connected 5s after the server stopped")
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, bounded by the deadline
-	}
+	testserver.Eventually(t, 5*time.Second, "the client to see the server gone", func() bool { return !nc.IsConnected() })
 	p := NewPublisher(js, topo, 3*time.Second)
 	start := time.Now()
 	_, err := p.Publish(t.Context(), testEvent(9, 1))

@@ -64,7 +64,7 @@ func TestHookDeliveriesSinceAndRedeliver(t *testing.T) {
 			t.Fatalf("delivery %d: %+v, want %+v", i, d, w)
 		}
 	}
-	if n := settledCount(sim, ghsim.RouteHookDeliveries, 200, 2); n != 2 {
+	if n := sim.Stats().Count(ghsim.RouteHookDeliveries, 200); n != 2 {
 		t.Errorf("%d list requests, want 2 pages", n)
 	}
 

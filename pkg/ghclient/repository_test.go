@@ -72,7 +72,7 @@ func TestListRepoArtifactsReadsEveryPage(t *testing.T) {
 	if len(arts) != 230 {
 		t.Fatalf("listed %d artifacts, want 230", len(arts))
 	}
-	if got := settledCount(sim, ghsim.RouteList, 200, 3); got != 3 {
+	if got := sim.Stats().Count(ghsim.RouteList, 200); got != 3 {
 		t.Errorf("%d list requests, want 3 pages of 100", got)
 	}
 	for _, a := range arts {
@@ -178,27 +178,12 @@ func TestListInstallationRepos(t *testing.T) {
 			t.Errorf("repository %+v", r)
 		}
 	}
-	if got := settledCount(sim, ghsim.RouteInstallationRepos, 200, 2); got != 2 {
+	if got := sim.Stats().Count(ghsim.RouteInstallationRepos, 200); got != 2 {
 		t.Errorf("%d requests, want 2 pages", got)
 	}
 	// A token is not an installation token: 403, permanent.
 	_, err = tokenClient(t, sim).ListInstallationRepos(t.Context())
 	if o, _ := archive.Classify(err); o != archive.OutcomePermanent {
 		t.Errorf("with a static token: %v, want a permanent error", err)
-	}
-}
-
-// settledCount polls the simulator's request count of route and status
-// until it equals want or 5 s pass, and returns the last count: a request
-// is counted after its response is written, so the last one may still be
-// on its way.
-func settledCount(sim *ghsim.Server, route ghsim.Route, status, want int) int {
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		got := sim.Stats().Count(route, status)
-		if got == want || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -96,7 +96,7 @@ func TestRedeliverHookDelivery(t *testing.T) {
 	if err == nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("redeliver an unknown delivery: %v, want 404", err)
 	}
-	if got := settledCount(e.s, ghsim.RouteRedeliver, http.StatusAccepted, 2); got != 2 {
+	if got := e.s.Stats().Count(ghsim.RouteRedeliver, http.StatusAccepted); got != 2 {
 		t.Fatalf("%d accepted redeliveries counted, want 2", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 func TestHandlerPublishesCompletedRun(t *testing.T) {
@@ -307,13 +308,7 @@ func TestHandlerNATSDownIs503ThenRedeliverySucceeds(t *testing.T) {
 
 	// NATS comes back with the same store: the redelivery is stored.
 	startNATS(t, e.storeDir, port)
-	deadline := time.Now().Add(10 * time.Second)
-	for !e.nc.IsConnected() {
-		if time.Now().After(deadline) {
-			t.Fatal("client did not reconnect within 10s")
-		}
-		time.Sleep(20 * time.Millisecond) // polling the connection state, bounded by the deadline
-	}
+	testserver.Eventually(t, 10*time.Second, "the client to reconnect", e.nc.IsConnected)
 	a := e.post(t, signed(EventWorkflowRun, "during-outage", body)).accepted(t)
 	if a.Duplicate {
 		t.Error("redelivery after a 503 reported duplicate: the failed delivery was stored after all")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 func freePort(t *testing.T) int {
@@ -86,18 +87,6 @@ func get(t *testing.T, c *http.Client, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(25 * time.Millisecond) // poll interval, bounded by the deadline
-	}
-}
-
 func TestServerReadinessFollowsNATS(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
@@ -119,7 +108,7 @@ func TestServerReadinessFollowsNATS(t *testing.T) {
 
 	// NATS starts: the server connects, provisions the streams, and is ready.
 	ns := startNATS(t, storeDir, port)
-	waitFor(t, 20*time.Second, "readyz 200 after NATS started", func() bool {
+	testserver.Eventually(t, 20*time.Second, "readyz 200 after NATS started", func() bool {
 		code, _ := get(t, c, base+"/readyz")
 		return code == http.StatusOK
 	})
@@ -134,7 +123,7 @@ func TestServerReadinessFollowsNATS(t *testing.T) {
 	// NATS goes away: not ready.
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	waitFor(t, 10*time.Second, "readyz 503 after NATS stopped", func() bool {
+	testserver.Eventually(t, 10*time.Second, "readyz 503 after NATS stopped", func() bool {
 		code, _ := get(t, c, base+"/readyz")
 		return code == http.StatusServiceUnavailable
 	})
@@ -149,7 +138,7 @@ func TestServerReadyFalseWhenStreamDeleted(t *testing.T) {
 	srv, _ := startServer(t, ns.ClientURL(), nil)
 	c := httpClient(t)
 	base := "http://" + srv.Addr()
-	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, c, base+"/readyz"); return code == 200 })
+	testserver.Eventually(t, 10*time.Second, "ready", func() bool { code, _ := get(t, c, base+"/readyz"); return code == 200 })
 	nc, err := events.Connect(events.ConnConfig{URL: ns.ClientURL()}, "test", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +159,7 @@ func TestServerMetrics(t *testing.T) {
 	srv, _ := startServer(t, ns.ClientURL(), nil)
 	c := httpClient(t)
 	base := "http://" + srv.Addr()
-	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, c, base+"/readyz"); return code == 200 })
+	testserver.Eventually(t, 10*time.Second, "ready", func() bool { code, _ := get(t, c, base+"/readyz"); return code == 200 })
 	post(t, base+"/webhook", signed(EventWorkflowRun, "m1", runPayload(t, ghsim.RunPayload{Owner: "secretive-org", Repo: "hidden", RunID: 31337}))).accepted(t)
 	post(t, base+"/webhook", withSig(signed(EventWorkflowRun, "m2", []byte("{}")), "sha256=00"))
 
@@ -217,7 +206,7 @@ func TestServerSeparateMetricsAddr(t *testing.T) {
 	if code, _ := get(t, c, "http://"+srv.OpsAddr()+"/metrics"); code != http.StatusOK {
 		t.Errorf("/metrics on the ops port = %d, want 200", code)
 	}
-	waitFor(t, 10*time.Second, "ready on the ops port", func() bool {
+	testserver.Eventually(t, 10*time.Second, "ready on the ops port", func() bool {
 		code, _ := get(t, c, "http://"+srv.OpsAddr()+"/readyz")
 		return code == 200
 	})
@@ -232,7 +221,7 @@ func TestServerGracefulStop(t *testing.T) {
 	ns := startNATS(t, t.TempDir(), 0)
 	srv, _ := startServer(t, ns.ClientURL(), nil)
 	c := httpClient(t)
-	waitFor(t, 10*time.Second, "ready", func() bool { code, _ := get(t, c, "http://"+srv.Addr()+"/readyz"); return code == 200 })
+	testserver.Eventually(t, 10*time.Second, "ready", func() bool { code, _ := get(t, c, "http://"+srv.Addr()+"/readyz"); return code == 200 })
 	c.CloseIdleConnections()
 
 	body := runPayload(t, ghsim.RunPayload{RunID: 4711, RunAttempt: 1})
@@ -247,7 +236,7 @@ func TestServerGracefulStop(t *testing.T) {
 	if _, err := conn.Write(body[:half]); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "request in flight", func() bool {
+	testserver.Eventually(t, 5*time.Second, "request in flight", func() bool {
 		return metric(t, srv.reg, "archiver_webhook_in_flight_requests") == 1
 	})
 
@@ -257,7 +246,7 @@ func TestServerGracefulStop(t *testing.T) {
 		defer cancel()
 		stopped <- srv.Stop(ctx)
 	}()
-	waitFor(t, 5*time.Second, "listener closed", func() bool {
+	testserver.Eventually(t, 5*time.Second, "listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", srv.Addr(), time.Second)
 		if err == nil {
 			c.Close()

@@ -77,18 +77,6 @@ func (s *stack) publish(t *testing.T, ev *events.RunCompleted) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (s *stack) streamMsgs(t *testing.T, name string) uint64 {
 	t.Helper()
 	st, err := s.js.Stream(t.Context(), name)
@@ -137,7 +125,7 @@ func TestWorkerArchivesAndAcks(t *testing.T) {
 		runs = append(runs, run)
 		s.publish(t, archivetest.Event(repo, run))
 	}
-	eventually(t, 30*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
+	testserver.Eventually(t, 30*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
 	for _, run := range runs {
 		m := s.Manifest(t, repo.Owner, repo.Name, run.ID, 1)
 		s.CheckArchived(t, m, s.RunArtifacts(repo.Owner, repo.Name, run.ID), nil)
@@ -165,7 +153,7 @@ func TestPermanentErrorIsDeadLettered(t *testing.T) {
 	if _, err := s.js.Publish(t.Context(), "archiver.runs.0.1", []byte("{not json")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "three dead letters", func() bool { return len(s.dlq(t)) == 3 })
+	testserver.Eventually(t, 30*time.Second, "three dead letters", func() bool { return len(s.dlq(t)) == 3 })
 	if n := s.streamMsgs(t, s.topo.Stream); n != 0 {
 		t.Errorf("run stream still holds %d messages", n)
 	}
@@ -208,7 +196,7 @@ func TestMaxDeliverRecordsFailuresThenDeadLetters(t *testing.T) {
 	good := s.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "good", Size: 10})
 	bad := s.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "bad", Size: 10, WrongDigest: true})
 	s.publish(t, archivetest.Event(repo, run))
-	eventually(t, 30*time.Second, "a dead letter", func() bool { return len(s.dlq(t)) == 1 })
+	testserver.Eventually(t, 30*time.Second, "a dead letter", func() bool { return len(s.dlq(t)) == 1 })
 	dl := s.dlq(t)[0]
 	if dl.Header.Get(events.HeaderErrorKind) != "max_deliveries" || dl.Header.Get(events.HeaderDeliveries) != "2" {
 		t.Errorf("dead letter headers %v", dl.Header)
@@ -221,7 +209,7 @@ func TestMaxDeliverRecordsFailuresThenDeadLetters(t *testing.T) {
 	if status[good.ID] != archive.StatusArchived || status[bad.ID] != archive.StatusFailed {
 		t.Errorf("statuses %v", status)
 	}
-	eventually(t, 10*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
+	testserver.Eventually(t, 10*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
 }
 
 // TestShutdownHandsRunBack: a worker stopped with a short grace period in
@@ -235,7 +223,7 @@ func TestShutdownHandsRunBack(t *testing.T) {
 	s.Sim.Inject(ghsim.RouteBlob, 1, ghsim.Throttle(1*archivetest.MiB).ForArtifact(big.ID))
 	first := s.startWorker(t, nil, nil)
 	s.publish(t, archivetest.Event(repo, run))
-	eventually(t, 30*time.Second, "the transfer to start", func() bool {
+	testserver.Eventually(t, 30*time.Second, "the transfer to start", func() bool {
 		return s.Sim.Stats().BlobBytesByArtifact[big.ID] > archivetest.PartSize
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -250,7 +238,7 @@ func TestShutdownHandsRunBack(t *testing.T) {
 		t.Fatalf("run stream holds %d messages after hand-back, want 1", n)
 	}
 	s.startWorker(t, nil, nil)
-	eventually(t, 60*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
+	testserver.Eventually(t, 60*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
 	s.CheckArchived(t, s.Manifest(t, repo.Owner, repo.Name, run.ID, 1), []int64{big.ID}, nil)
 	if ups := s.OpenUploads(t); len(ups) != 0 {
 		t.Errorf("open multipart uploads: %v", ups)
@@ -269,7 +257,7 @@ func TestHeartbeatKeepsLongRun(t *testing.T) {
 	counting := &countingArchiver{Archiver: s.Arch}
 	s.startWorker(t, counting, nil)
 	s.publish(t, archivetest.Event(repo, run))
-	eventually(t, 60*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
+	testserver.Eventually(t, 60*time.Second, "the run stream to drain", func() bool { return s.streamMsgs(t, s.topo.Stream) == 0 })
 	if n := counting.calls.Load(); n != 1 {
 		t.Errorf("the run was processed %d times, want 1 (redelivered while in progress)", n)
 	}
