@@ -168,3 +168,19 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return time.Time{}, usagef("--since %q: want a duration (72h, 7d), a date (2026-01-02) or an RFC 3339 time", s)
 }
+
+// scopeFromArgs reads the optional owner/repo argument of ls and verify.
+func scopeFromArgs(args []string, runID int64) (scope, error) {
+	sc := scope{runID: runID}
+	switch len(args) {
+	case 0:
+	case 1:
+		var err error
+		if sc.owner, sc.repo, err = parseRepo(args[0]); err != nil {
+			return scope{}, err
+		}
+	default:
+		return scope{}, usagef("want at most one owner/repo, got %q", args)
+	}
+	return sc, nil
+}

@@ -60,16 +60,9 @@ type lsRun struct {
 }
 
 func (o *lsOptions) run(ctx context.Context, c *cli, args []string) error {
-	sc := scope{runID: o.runID}
-	switch len(args) {
-	case 0:
-	case 1:
-		var err error
-		if sc.owner, sc.repo, err = parseRepo(args[0]); err != nil {
-			return err
-		}
-	default:
-		return usagef("want at most one owner/repo, got %q", args)
+	sc, err := scopeFromArgs(args, o.runID)
+	if err != nil {
+		return err
 	}
 	since, err := parseSince(o.since, c.now())
 	if err != nil {

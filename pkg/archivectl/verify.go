@@ -96,16 +96,9 @@ func (r objectRef) problem(format string, args ...any) problem {
 }
 
 func (o *verifyOptions) run(ctx context.Context, c *cli, args []string) error {
-	sc := scope{runID: o.runID}
-	switch len(args) {
-	case 0:
-	case 1:
-		var err error
-		if sc.owner, sc.repo, err = parseRepo(args[0]); err != nil {
-			return err
-		}
-	default:
-		return usagef("want at most one owner/repo, got %q", args)
+	sc, err := scopeFromArgs(args, o.runID)
+	if err != nil {
+		return err
 	}
 	if o.jobs < 1 {
 		return usagef("--jobs %d: want at least 1", o.jobs)
