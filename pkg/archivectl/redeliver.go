@@ -147,34 +147,15 @@ func (o *redeliverOptions) run(ctx context.Context, c *cli, args []string) error
 	return nil
 }
 
-// list reads every delivery since since, page by page, waiting out rate
-// limits.
+// list reads every delivery since since (all pages, ghclient), waiting
+// out rate limits; a rate-limited listing starts again from the newest page.
 func (o *redeliverOptions) list(ctx context.Context, c *cli, app *ghclient.AppClient, since time.Time) ([]ghclient.HookDelivery, error) {
 	var out []ghclient.HookDelivery
-	cursor := ""
-	for page := 1; ; page++ {
-		var got []ghclient.HookDelivery
-		var next string
-		err := c.retryRateLimited(ctx, fmt.Sprintf("listing webhook deliveries (page %d)", page), func() (err error) {
-			got, next, err = app.ListHookDeliveriesPage(ctx, cursor)
-			return err
-		})
-		if err != nil {
-			return nil, err
-		}
-		older := false
-		for _, d := range got {
-			if d.DeliveredAt.Before(since) {
-				older = true
-				continue
-			}
-			out = append(out, d)
-		}
-		if next == "" || older {
-			return out, nil
-		}
-		cursor = next
-	}
+	err := c.retryRateLimited(ctx, "listing webhook deliveries", func() (err error) {
+		out, err = app.ListHookDeliveries(ctx, since)
+		return err
+	})
+	return out, err
 }
 
 // failedDeliveries groups deliveries by GUID and returns the workflow_run
