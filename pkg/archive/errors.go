@@ -24,6 +24,10 @@ var (
 	// ErrBadRedirect: GitHub redirected the download somewhere the archiver
 	// refuses to go (not https, credentials in the URL, host not allowed).
 	ErrBadRedirect = errors.New("refused download redirect")
+	// ErrStalled: a download delivered no byte for the stall timeout. It is
+	// a transient transfer error, retried with backoff, never a shutdown:
+	// downloaders must return it instead of a context error.
+	ErrStalled = errors.New("download stalled")
 )
 
 // PermanentError marks a failure that no retry can fix (the repository is
@@ -83,6 +87,8 @@ func Classify(err error) (Outcome, time.Time) {
 		return OutcomePermanent, time.Time{}
 	case errors.As(err, &ra):
 		return OutcomeRetryAfter, ra.At
+	case errors.Is(err, ErrStalled):
+		return OutcomeRetry, time.Time{}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return OutcomeCanceled, time.Time{}
 	default:
