@@ -20,7 +20,7 @@ import (
 //	POST   /artifacts/{id}/expire      Expire
 //	POST   /installations/{id}/token   InstallationToken: {"token":"ghs_...","expires_at":"..."}
 //	POST   /ratelimit                  {"installation_id":7,"remaining":0,"reset":"2026-01-01T00:00:00Z"} (or "token")
-//	GET    /payload?owner=&repo=&run_id=&installation_id=   RunPayload
+//	GET    /payload?owner=&repo=&run_id=&installation_id=[&attempt=]   RunPayload (AttemptPayload)
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	ok := func(w http.ResponseWriter, v any) { writeJSON(w, http.StatusOK, v) }
@@ -110,7 +110,8 @@ func (s *Server) AdminHandler() http.Handler {
 		q := r.URL.Query()
 		runID, _ := strconv.ParseInt(q.Get("run_id"), 10, 64)
 		inst, _ := strconv.ParseInt(q.Get("installation_id"), 10, 64)
-		b, err := s.RunPayload(q.Get("owner"), q.Get("repo"), runID, inst)
+		attempt, _ := strconv.Atoi(q.Get("attempt"))
+		b, err := s.AttemptPayload(q.Get("owner"), q.Get("repo"), runID, attempt, inst)
 		if err != nil {
 			writeError(w, http.StatusNotFound, err.Error(), "")
 			return

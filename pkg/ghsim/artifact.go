@@ -23,6 +23,9 @@ type ArtifactSpec struct {
 	NoDigest    bool `json:"no_digest,omitzero"`    // "digest": null, like artifacts uploaded before 2025
 	WrongDigest bool `json:"wrong_digest,omitzero"` // advertise a digest that does not match the body
 	Expired     bool `json:"expired,omitzero"`      // listed with "expired": true; the download answers 410
+	// MalformedDigest advertises "sha256:zz" (the MalformedDigest
+	// constant): not a SHA-256 at all, so no download can ever match it.
+	MalformedDigest bool `json:"malformed_digest,omitzero"`
 	// Raw is an artifact uploaded with "archive: false": served as
 	// application/octet-stream with the file name in Content-Disposition,
 	// instead of application/zip.
@@ -193,8 +196,13 @@ func (s *Server) SHA256(id int64) (string, error) {
 	return s.contentSHA256(a.Seed, a.Size), nil
 }
 
+// MalformedDigest is the "digest" advertised for an artifact with
+// ArtifactSpec.MalformedDigest.
+const MalformedDigest = "sha256:zz"
+
 // Digest returns the "digest" the API advertises for the artifact:
-// "sha256:<hex>", a wrong one for WrongDigest, or "" for NoDigest (null).
+// "sha256:<hex>", a wrong one for WrongDigest, MalformedDigest, or "" for
+// NoDigest (null).
 func (s *Server) Digest(id int64) (string, error) {
 	a, ok := s.Artifact(id)
 	if !ok {
@@ -207,6 +215,8 @@ func (s *Server) digest(a *Artifact) string {
 	switch {
 	case a.NoDigest:
 		return ""
+	case a.MalformedDigest:
+		return MalformedDigest
 	case a.WrongDigest:
 		sum := sha256.Sum256(fmt.Appendf(nil, "ghsim wrong digest %d", a.ID))
 		return "sha256:" + hex.EncodeToString(sum[:])

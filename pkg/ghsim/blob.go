@@ -135,6 +135,12 @@ func (s *Server) serveBlob(sw *statusWriter, r *http.Request, reqID string, id i
 		azureError(sw, reqID, http.StatusNotFound, "BlobNotFound", "The specified blob does not exist.", "")
 		return
 	}
+	s.mu.Lock()
+	if s.stats.BlobRequestsByArtifact == nil {
+		s.stats.BlobRequestsByArtifact = map[int64]int{}
+	}
+	s.stats.BlobRequestsByArtifact[id]++
+	s.mu.Unlock()
 
 	size := a.Size
 	status, start, end := http.StatusOK, int64(0), size-1
@@ -201,6 +207,9 @@ func (s *Server) serveBlob(sw *statusWriter, r *http.Request, reqID string, id i
 	case faulty && fault.Kind == FaultThrottle:
 		sw.WriteHeader(status)
 		s.copyBody(r.Context(), sw, id, c, length, fault.Bytes)
+	case faulty && fault.Kind == FaultStall:
+		sw.WriteHeader(status)
+		s.stallStream(r.Context(), sw, id, c, length, fault.Bytes, time.Duration(fault.Duration))
 	default:
 		sw.WriteHeader(status)
 		s.copyBody(r.Context(), sw, id, c, length, 0)
@@ -211,8 +220,8 @@ const authFailedMessage = "Server failed to authenticate the request. Make sure 
 
 // copyBody writes length bytes of c, at bytesPerSecond when it is positive.
 // It stops at the first write error (the client went away) or when ctx
-// ends.
-func (s *Server) copyBody(ctx context.Context, w http.ResponseWriter, id int64, c *Content, length, bytesPerSecond int64) {
+// ends, and reports whether it wrote everything.
+func (s *Server) copyBody(ctx context.Context, w http.ResponseWriter, id int64, c *Content, length, bytesPerSecond int64) bool {
 	chunk := int64(256 << 10)
 	if bytesPerSecond > 0 {
 		chunk = min(chunk, max(bytesPerSecond/20, 1))
@@ -229,7 +238,7 @@ func (s *Server) copyBody(ctx context.Context, w http.ResponseWriter, id int64, 
 				select {
 				case <-ctx.Done():
 					t.Stop()
-					return
+					return false
 				case <-t.C:
 				}
 			}
@@ -240,12 +249,34 @@ func (s *Server) copyBody(ctx context.Context, w http.ResponseWriter, id int64, 
 		sent += int64(m)
 		s.countBlobBytes(id, int64(m))
 		if err != nil {
-			return
+			return false
 		}
 		if bytesPerSecond > 0 {
 			_ = rc.Flush()
 		}
 	}
+	return true
+}
+
+// stallStream writes n body bytes (at most length-1, so a stall always
+// comes before the end), flushes them, sends nothing for d, then writes the
+// rest. The stall ends early when ctx ends: the client went away, or Close.
+func (s *Server) stallStream(ctx context.Context, w http.ResponseWriter, id int64, c *Content, length, n int64, d time.Duration) {
+	n = min(n, max(length-1, 0))
+	if !s.copyBody(ctx, w, id, c, n, 0) {
+		return
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-ctx.Done():
+		t.Stop()
+		return
+	case <-t.C:
+	}
+	s.copyBody(ctx, w, id, c, length-n, 0)
 }
 
 // resetStream writes the response head and n body bytes (at most

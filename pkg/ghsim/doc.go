@@ -63,15 +63,23 @@
 //
 //	s.Inject(ghsim.RouteList, 1, ghsim.SecondaryLimit(429, 30*time.Second))
 //	s.Inject(ghsim.RouteGet, 2, ghsim.ServerError(502))
-//	s.Inject(ghsim.RouteBlob, 1, ghsim.ResetAfter(1<<20)) // RST after 1 MiB of body
-//	s.Inject(ghsim.RouteBlob, -1, ghsim.Throttle(10<<20)) // 10 MiB/s until ClearFaults
-//	s.Inject(ghsim.RouteZip, 1, ghsim.ExpiredURL())       // the next 302 is already expired
+//	s.Inject(ghsim.RouteBlob, 1, ghsim.ResetAfter(1<<20))             // RST after 1 MiB of body
+//	s.Inject(ghsim.RouteBlob, -1, ghsim.Throttle(10<<20))             // 10 MiB/s until ClearFaults
+//	s.Inject(ghsim.RouteBlob, 1, ghsim.Stall(1<<20, time.Minute))     // 1 MiB, then nothing for a minute
+//	s.Inject(ghsim.RouteZip, 1, ghsim.ExpiredURL())                   // the next 302 is already expired
+//	s.Inject(ghsim.RouteZip, -1, ghsim.Forbidden().ForArtifact(id))   // 403 "Resource not accessible by integration"
+//
+// ForArtifact limits a fault to the requests about one artifact (its
+// downloads, its get, zip and delete routes). An artifact can also carry a
+// bad digest: WrongDigest (a SHA-256 of something else) or MalformedDigest
+// ("sha256:zz").
 //
 // # Observing
 //
 // Stats returns a snapshot: requests by route and status, blob bytes (total
-// and per artifact), Range requests with their start offsets, rejected
-// Authorization headers, deletes with their times, tokens issued.
+// and per artifact), blob requests per artifact, Range requests with their
+// start offsets, rejected Authorization headers, deletes with their times,
+// tokens issued.
 //
 // # Process mode
 //

@@ -33,23 +33,33 @@ const (
 	FaultReset          FaultKind = "reset"
 	FaultThrottle       FaultKind = "throttle"
 	FaultExpiredURL     FaultKind = "expired_url"
+	FaultStall          FaultKind = "stall"
+	FaultForbidden      FaultKind = "forbidden"
 )
 
 // Fault is one misbehaviour to inject with Server.Inject. Build it with
-// ServerError, SecondaryLimit, ResetAfter, Throttle or ExpiredURL; the fields
-// are exported for the JSON of the admin endpoint and the scenario file.
+// ServerError, SecondaryLimit, Forbidden, ResetAfter, Throttle, Stall or
+// ExpiredURL; the fields are exported for the JSON of the admin endpoint and
+// the scenario file.
 type Fault struct {
 	Kind              FaultKind `json:"kind"`
 	Status            int       `json:"status,omitempty"`              // ServerError, SecondaryLimit
 	RetryAfterSeconds int64     `json:"retry_after_seconds,omitempty"` // SecondaryLimit
-	Bytes             int64     `json:"bytes,omitempty"`               // ResetAfter: body bytes before the reset; Throttle: bytes per second
-	// ArtifactID, when set, limits a blob fault to downloads of that
+	// Bytes is, for ResetAfter, the body bytes before the reset; for
+	// Throttle, bytes per second; for Stall, the body bytes before the
+	// stall.
+	Bytes int64 `json:"bytes,omitempty"`
+	// Duration is how long a Stall sends nothing.
+	Duration Duration `json:"duration,omitzero"`
+	// ArtifactID, when set, limits the fault to requests about that
 	// artifact (see ForArtifact); other requests pass it by.
 	ArtifactID int64 `json:"artifact_id,omitempty"`
 }
 
-// ForArtifact returns f limited to blob requests for artifact id, so that a
-// test can break one download among many concurrent ones.
+// ForArtifact returns f limited to requests about artifact id: downloads
+// from the blob host, and the API routes that name one artifact (get, zip,
+// delete). A test can so break one download among many concurrent ones.
+// Requests about no single artifact (a list) pass such a fault by.
 func (f Fault) ForArtifact(id int64) Fault {
 	f.ArtifactID = id
 	return f
@@ -68,6 +78,13 @@ func SecondaryLimit(status int, retryAfter time.Duration) Fault {
 	return Fault{Kind: FaultSecondaryLimit, Status: status, RetryAfterSeconds: secs}
 }
 
+// Forbidden answers 403 "Resource not accessible by integration", what
+// GitHub says when the App lacks a permission (actions: read for a
+// download, actions: write for a delete). It carries no rate-limit sign
+// (X-RateLimit-Remaining stays above 0, no Retry-After), so a client must
+// not wait and retry it. Not on the blob host.
+func Forbidden() Fault { return Fault{Kind: FaultForbidden} }
+
 // ResetAfter (blob host only) sends the response headers and the first n
 // body bytes, then closes the TCP connection abruptly (SO_LINGER 0, so the
 // client sees a reset), before Content-Length bytes were sent.
@@ -75,6 +92,15 @@ func ResetAfter(n int64) Fault { return Fault{Kind: FaultReset, Bytes: n} }
 
 // Throttle (blob host only) streams the body at bytesPerSecond.
 func Throttle(bytesPerSecond int64) Fault { return Fault{Kind: FaultThrottle, Bytes: bytesPerSecond} }
+
+// Stall (blob host only) sends the response headers and the first
+// afterBytes body bytes (at most Content-Length-1, so the body is always
+// cut short), then sends nothing for d, like a blob host whose stream
+// hangs; then it sends the rest. A client that gives up first simply goes
+// away: the stall ends with it (or with Close).
+func Stall(afterBytes int64, d time.Duration) Fault {
+	return Fault{Kind: FaultStall, Bytes: afterBytes, Duration: Duration(d)}
+}
 
 // ExpiredURL (zip route only) makes the 302 point to a blob URL that has
 // already expired, so the blob host answers 403 AuthenticationFailed.
@@ -99,6 +125,17 @@ func (f Fault) check(route Route) error {
 		}
 		if route == RouteBlob {
 			return fmt.Errorf("ghsim: inject fault: secondary limit on the blob host")
+		}
+	case FaultForbidden:
+		if route == RouteBlob {
+			return fmt.Errorf("ghsim: inject fault: forbidden on the blob host")
+		}
+	case FaultStall:
+		if route != RouteBlob {
+			return fmt.Errorf("ghsim: inject fault: %s on route %s, want blob", f.Kind, route)
+		}
+		if f.Bytes < 0 || f.Duration <= 0 {
+			return fmt.Errorf("ghsim: inject fault: stall after %d bytes for %s", f.Bytes, time.Duration(f.Duration))
 		}
 	case FaultReset, FaultThrottle:
 		if route != RouteBlob {
@@ -155,7 +192,8 @@ func (s *Server) ClearFaults() {
 }
 
 // takeFault pops the first fault queued for route that applies to
-// artifactID (0: a request not about one artifact), if any.
+// artifactID (0: a request not about one artifact, which faults limited
+// with ForArtifact pass by), if any.
 func (s *Server) takeFault(route Route, artifactID int64) (Fault, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

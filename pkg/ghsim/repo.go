@@ -1,6 +1,7 @@
 package ghsim
 
 import (
+	"cmp"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,7 +23,9 @@ type Repo struct {
 func (r Repo) FullName() string { return r.Owner + "/" + r.Name }
 
 // RunSpec describes a workflow run to add. Zero fields get the defaults
-// noted.
+// noted. Attempt is the latest attempt: N > 1 is a run re-run N-1 times,
+// whose artifact list spans every attempt, as on GitHub (AttemptPayload
+// renders the delivery of an earlier attempt).
 type RunSpec struct {
 	ID         int64     `json:"id,omitzero"`          // 0: assigned (increasing, above 2^32 like GitHub's)
 	Attempt    int       `json:"run_attempt,omitzero"` // default 1
@@ -155,13 +158,26 @@ func (s *Server) Run(id int64) (Run, bool) {
 // RunPayload renders a signed-ready workflow_run "completed" delivery body
 // for a run added with AddRun (see WorkflowRunPayload), with installation.id
 // set to installationID (0: a repository-hook delivery) and the API URLs
-// inside pointing at this server.
+// inside pointing at this server. It is the run's latest attempt; see
+// AttemptPayload for an earlier one.
 func (s *Server) RunPayload(owner, repo string, runID int64, installationID int64) ([]byte, error) {
+	return s.AttemptPayload(owner, repo, runID, 0, installationID)
+}
+
+// AttemptPayload is RunPayload for attempt (1 up to the run's Attempt; 0:
+// the latest). A run with Attempt N stands for a run re-run N-1 times: as on
+// GitHub, its artifact list holds the artifacts of every attempt, so the
+// delivery of any attempt lists them all.
+func (s *Server) AttemptPayload(owner, repo string, runID int64, attempt int, installationID int64) ([]byte, error) {
 	s.mu.Lock()
 	r, okRepo := s.repos[repoKey(owner, repo)]
 	run, okRun := s.runs[runID]
 	var p RunPayload
 	if okRepo && okRun && run.RepoID == r.ID {
+		if attempt < 0 || attempt > run.Attempt {
+			s.mu.Unlock()
+			return nil, fmt.Errorf("ghsim: render run payload %s/%s#%d: attempt %d of %d: %w", owner, repo, runID, attempt, run.Attempt, ErrNotFound)
+		}
 		p = RunPayload{
 			Action:         "completed",
 			InstallationID: installationID,
@@ -170,7 +186,7 @@ func (s *Server) RunPayload(owner, repo string, runID int64, installationID int6
 			Repo:           r.Name,
 			Private:        r.Private,
 			RunID:          run.ID,
-			RunAttempt:     run.Attempt,
+			RunAttempt:     cmp.Or(attempt, run.Attempt),
 			WorkflowName:   run.Name,
 			WorkflowPath:   run.Path,
 			Event:          run.Event,

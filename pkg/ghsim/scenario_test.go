@@ -146,6 +146,17 @@ func TestScenario(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Contains(buf.Bytes(), []byte(`"run_attempt":2`)) {
 		t.Fatalf("admin payload: %d %.200s", resp.StatusCode, buf.Bytes())
 	}
+	resp = get("_ghsim/payload?owner=octo-org&repo=octo-repo&run_id=30433642&installation_id=7&attempt=1", "")
+	buf.Reset()
+	if _, err := buf.ReadFrom(resp.Body); err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || !bytes.Contains(buf.Bytes(), []byte(`"run_attempt":1`)) {
+		t.Fatalf("admin payload of attempt 1: %d %.200s", resp.StatusCode, buf.Bytes())
+	}
+	if resp := get("_ghsim/payload?owner=octo-org&repo=octo-repo&run_id=30433642&installation_id=7&attempt=3", ""); resp.StatusCode != 404 {
+		t.Fatalf("admin payload of attempt 3 of 2: %d, want 404", resp.StatusCode)
+	}
 	if len(s.State().Artifacts) != 6 {
 		t.Fatalf("state after admin add: %d artifacts, want 6", len(s.State().Artifacts))
 	}

@@ -350,10 +350,14 @@ func (s *Server) api(route Route, app bool, h apiFunc) http.Handler {
 			return
 		}
 		var fault *Fault
-		if f, ok := s.takeFault(route, 0); ok {
+		artifactID, _ := pathID(r, "artifact_id") // 0 on routes about no single artifact
+		if f, ok := s.takeFault(route, artifactID); ok {
 			switch f.Kind {
 			case FaultServerError:
 				writeError(sw, f.Status, http.StatusText(f.Status), "")
+				return
+			case FaultForbidden:
+				writeError(sw, http.StatusForbidden, "Resource not accessible by integration", docArtifacts)
 				return
 			case FaultSecondaryLimit:
 				hdr.Set("Retry-After", strconv.FormatInt(f.RetryAfterSeconds, 10))

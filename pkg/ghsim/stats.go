@@ -16,6 +16,10 @@ type Stats struct {
 	// and per artifact id.
 	BlobBytes           int64           `json:"blob_bytes"`
 	BlobBytesByArtifact map[int64]int64 `json:"blob_bytes_by_artifact"`
+	// BlobRequestsByArtifact counts the blob requests (GET or HEAD) per
+	// artifact that passed the URL signature and expiry checks and found
+	// the artifact, whatever their answer (faulted ones included).
+	BlobRequestsByArtifact map[int64]int `json:"blob_requests_by_artifact"`
 	// Ranges lists the blob requests that carried a Range header (valid
 	// signed URL, known artifact), in arrival order.
 	Ranges []RangeRequest `json:"ranges"`
@@ -72,6 +76,10 @@ func (st Stats) clone() Stats {
 	c.BlobBytesByArtifact = maps.Clone(st.BlobBytesByArtifact)
 	if c.BlobBytesByArtifact == nil {
 		c.BlobBytesByArtifact = map[int64]int64{}
+	}
+	c.BlobRequestsByArtifact = maps.Clone(st.BlobRequestsByArtifact)
+	if c.BlobRequestsByArtifact == nil {
+		c.BlobRequestsByArtifact = map[int64]int{}
 	}
 	c.Ranges = slices.Clone(st.Ranges)
 	c.Deletes = slices.Clone(st.Deletes)
