@@ -32,7 +32,7 @@ func (c *Clients) App() (*AppClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ghclient: api url %q: %w", c.cfg.APIURL, err)
 	}
-	gh := github.NewClient(&http.Client{Transport: c.app})
+	gh := github.NewClient(apiHTTPClient(c.app))
 	gh.BaseURL = base
 	return &AppClient{gh: gh, log: c.cfg.Logger, metrics: c.cfg.Metrics}, nil
 }
@@ -104,6 +104,7 @@ func (a *AppClient) ListHookDeliveriesPage(ctx context.Context, cursor string) (
 func (a *AppClient) ListHookDeliveries(ctx context.Context, since time.Time) ([]HookDelivery, error) {
 	var out []HookDelivery
 	cursor := ""
+	seen := map[string]bool{}
 	for {
 		page, next, err := a.ListHookDeliveriesPage(ctx, cursor)
 		if err != nil {
@@ -120,6 +121,10 @@ func (a *AppClient) ListHookDeliveries(ctx context.Context, since time.Time) ([]
 		if next == "" || older {
 			return out, nil
 		}
+		if seen[next] {
+			return nil, fmt.Errorf("ghclient: list app hook deliveries: cursor %q repeats", next)
+		}
+		seen[next] = true
 		cursor = next
 	}
 }

@@ -167,8 +167,30 @@ type Client struct {
 
 var _ archive.GitHub = (*Client)(nil)
 
+// apiHTTPClient is the http.Client of every authenticated API client. The
+// credentials (installation token, static token or App JWT) are added by
+// rt inside RoundTrip, so net/http's stripping of Authorization on a
+// cross-host redirect does not help: it follows redirects only to the
+// original scheme and host, and refuses any other with
+// archive.ErrBadRedirect before a request is sent there.
+func apiHTTPClient(rt http.RoundTripper) *http.Client {
+	return &http.Client{Transport: rt, CheckRedirect: sameOriginRedirect}
+}
+
+// sameOriginRedirect is the API clients' CheckRedirect.
+func sameOriginRedirect(r *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return fmt.Errorf("%w: api: stopped after %d redirects", archive.ErrBadRedirect, len(via))
+	}
+	from := via[0].URL
+	if r.URL.Scheme != from.Scheme || !strings.EqualFold(r.URL.Host, from.Host) {
+		return fmt.Errorf("%w: api: %s redirected to %s://%s, which would receive the credentials", archive.ErrBadRedirect, from.Host, r.URL.Scheme, r.URL.Host)
+	}
+	return nil
+}
+
 func newClient(cfg Config, installationID int64, rt http.RoundTripper) (*Client, error) {
-	hc := &http.Client{Transport: rt}
+	hc := apiHTTPClient(rt)
 	base, err := url.Parse(cfg.APIURL)
 	if err != nil {
 		return nil, fmt.Errorf("ghclient: api url %q: %w", cfg.APIURL, err)
@@ -208,7 +230,7 @@ type artifactList struct {
 func (c *Client) ListRunArtifacts(ctx context.Context, owner, repo string, runID int64) ([]archive.RemoteArtifact, error) {
 	u := fmt.Sprintf("repos/%s/%s/actions/runs/%d/artifacts?per_page=100", owner, repo, runID)
 	var out []archive.RemoteArtifact
-	for u != "" {
+	for pageNo := 1; u != ""; {
 		if err := c.pace(ctx); err != nil {
 			return nil, err
 		}
@@ -231,7 +253,11 @@ func (c *Client) ListRunArtifacts(ctx context.Context, owner, repo string, runID
 		}
 		u = ""
 		if resp.NextPage != 0 {
-			u = fmt.Sprintf("repos/%s/%s/actions/runs/%d/artifacts?per_page=100&page=%d", owner, repo, runID, resp.NextPage)
+			if resp.NextPage <= pageNo {
+				return nil, fmt.Errorf("ghclient: list artifacts of %s/%s run %d: page %d links back to page %d", owner, repo, runID, pageNo, resp.NextPage)
+			}
+			pageNo = resp.NextPage
+			u = fmt.Sprintf("repos/%s/%s/actions/runs/%d/artifacts?per_page=100&page=%d", owner, repo, runID, pageNo)
 		}
 	}
 	return out, nil

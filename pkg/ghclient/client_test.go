@@ -1,11 +1,18 @@
 package ghclient_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -166,7 +173,7 @@ func TestDownloaderRefusesOddRedirects(t *testing.T) {
 	}))
 	t.Cleanup(tls.Close)
 
-	strict := ghclient.NewDownloader(ghclient.DownloaderConfig{Transport: tls.Client().Transport})
+	strict := ghclient.NewDownloader(ghclient.DownloaderConfig{Transport: routeTo(tls)})
 	allowList := ghclient.NewDownloader(ghclient.DownloaderConfig{AllowHTTP: true, AllowedHosts: []string{".blob.core.windows.net"}})
 	tests := []struct {
 		name string
@@ -174,7 +181,7 @@ func TestDownloaderRefusesOddRedirects(t *testing.T) {
 		url  string
 	}{
 		{"http by default", ghclient.NewDownloader(ghclient.DownloaderConfig{}), hop.URL + "/x"},
-		{"https redirecting to http", strict, tls.URL + "/x"},
+		{"https redirecting to http", strict, "https://example.com/x"},
 		{"credentials in url", ghclient.NewDownloader(ghclient.DownloaderConfig{}), "https://user:pass@example.com/x"},
 		{"ftp", ghclient.NewDownloader(ghclient.DownloaderConfig{}), "ftp://example.com/x"},
 		{"host not allowed", allowList, hop.URL + "/x"},
@@ -209,7 +216,155 @@ func TestDownloaderStallTimeout(t *testing.T) {
 	}
 	defer dl.Body.Close()
 	n, err := io.Copy(io.Discard, dl.Body)
-	if err == nil || n >= a.Size {
-		t.Fatalf("stalled download read %d bytes, err %v: want an error", n, err)
+	if !errors.Is(err, archive.ErrStalled) || n >= a.Size {
+		t.Fatalf("stalled download read %d bytes, err %v: want ErrStalled", n, err)
+	}
+}
+
+// Every rate limit asks for a wait of at least MinRetryWait, whatever the
+// headers say: a retry time at or before now is retried in a hot loop.
+func TestRateLimitRetryIsNeverImmediate(t *testing.T) {
+	t.Parallel()
+	past := strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10)
+	tests := []struct {
+		name   string
+		status int
+		header []string
+		body   string
+	}{
+		{"429 Retry-After 0", 429, []string{"Retry-After", "0"}, `{"message":"slow down"}`},
+		{"429 Retry-After in the past", 429, []string{"Retry-After", time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)}, `{"message":"slow down"}`},
+		{"429 reset in the past", 429, []string{"X-RateLimit-Remaining", "0", "X-RateLimit-Reset", past}, `{"message":"slow down"}`},
+		{"403 primary, reset in the past", 403, []string{"X-RateLimit-Limit", "5000", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", past},
+			`{"message":"API rate limit exceeded"}`},
+		{"403 secondary, Retry-After 0", 403, []string{"Retry-After", "0"},
+			`{"message":"You have exceeded a secondary rate limit","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				for i := 0; i < len(tt.header); i += 2 {
+					w.Header().Set(tt.header[i], tt.header[i+1])
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(tt.status)
+				io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(srv.Close)
+			cs, err := ghclient.New(ghclient.Config{APIURL: srv.URL, Token: token})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gh, err := cs.Installation(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := time.Now()
+			_, err = gh.GetArtifact(t.Context(), "o", "r", 1)
+			var ra *archive.RetryAfterError
+			if !errors.As(err, &ra) {
+				t.Fatalf("err = %v, want a RetryAfterError", err)
+			}
+			if earliest := before.Add(ghclient.MinRetryWait); ra.At.Before(earliest) {
+				t.Errorf("retry at %s, %s before now+%s", ra.At.Format(time.RFC3339Nano), earliest.Sub(ra.At), ghclient.MinRetryWait)
+			}
+		})
+	}
+}
+
+// The API clients add their credentials inside RoundTrip, so a redirect to
+// another host would carry them there. Each of them (static token,
+// installation token, App JWT) follows redirects on the API host only.
+func TestAPIRedirectsStayOnTheAPIHost(t *testing.T) {
+	t.Parallel()
+	var stolen, elsewhere atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		if r.Header.Get("Authorization") != "" {
+			stolen.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, `{"id":1}`)
+	}))
+	t.Cleanup(other.Close)
+	const instToken = "ghs_installation_token_under_test"
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/app/installations/7/access_tokens":
+			w.WriteHeader(http.StatusCreated)
+			fmt.Fprintf(w, `{"token":%q,"expires_at":%q}`, instToken, time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		case strings.HasPrefix(r.URL.Path, "/repos/o/moved/"):
+			// A renamed repository: GitHub redirects on its own host.
+			http.Redirect(w, r, strings.Replace(r.URL.Path, "/moved/", "/r/", 1), http.StatusMovedPermanently)
+		case r.URL.Path == "/repos/o/r/actions/artifacts/1":
+			if r.Header.Get("Authorization") == "" {
+				w.WriteHeader(http.StatusUnauthorized)
+				io.WriteString(w, `{"message":"Requires authentication"}`)
+				return
+			}
+			io.WriteString(w, `{"id":1,"name":"a"}`)
+		default:
+			http.Redirect(w, r, other.URL+r.URL.Path+"?sig=SECRET", http.StatusFound)
+		}
+	}))
+	t.Cleanup(api.Close)
+
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	withToken, err := ghclient.New(ghclient.Config{APIURL: api.URL, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	asApp, err := ghclient.New(ghclient.Config{APIURL: api.URL, AppID: testAppID, PrivateKey: pemKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenClient, err := withToken.Installation(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	instClient, err := asApp.Installation(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appClient, err := asApp.App()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(name string, err error) {
+		t.Helper()
+		if !errors.Is(err, archive.ErrBadRedirect) {
+			t.Errorf("%s: err = %v, want ErrBadRedirect", name, err)
+			return
+		}
+		for _, secret := range []string{token, instToken, "SECRET"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("%s: error leaks %q: %v", name, secret, err)
+			}
+		}
+	}
+	for name, c := range map[string]*ghclient.Client{"static token": tokenClient, "installation": instClient} {
+		_, err := c.GetArtifact(t.Context(), "o", "evil", 1)
+		check(name+" get artifact", err)
+		_, err = c.ListRunArtifacts(t.Context(), "o", "evil", 1)
+		check(name+" list run artifacts", err)
+		// A redirect on the API host is still followed, credentials and all.
+		if a, err := c.GetArtifact(t.Context(), "o", "moved", 1); err != nil || a.ID != 1 {
+			t.Errorf("%s: same-host redirect: %+v, %v", name, a, err)
+		}
+	}
+	_, err = appClient.RepoInstallation(t.Context(), "o", "evil")
+	check("app find installation", err)
+	_, _, err = appClient.ListHookDeliveriesPage(t.Context(), "")
+	check("app hook deliveries", err)
+
+	if n := elsewhere.Load(); n != 0 {
+		t.Errorf("the other host got %d requests (%d with Authorization)", n, stolen.Load())
 	}
 }

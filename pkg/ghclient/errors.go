@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -16,6 +17,12 @@ import (
 // MinSecondaryBackoff is the wait after a secondary rate limit that gives no
 // Retry-After or reset time: GitHub asks for at least one minute.
 const MinSecondaryBackoff = time.Minute
+
+// MinRetryWait is the shortest wait any [archive.RetryAfterError] of this
+// package asks for. A retry time at or before now (clock skew, Retry-After:
+// 0, a reset already past) would otherwise be retried at once, and again,
+// in a loop.
+const MinRetryWait = time.Second
 
 // statusOf returns the HTTP status of a go-github call, 0 if none.
 func statusOf(resp *github.Response, err error) int {
@@ -36,20 +43,26 @@ func statusOf(resp *github.Response, err error) int {
 func classify(what string, resp *github.Response, err error) error {
 	var rle *github.RateLimitError
 	var abuse *github.AbuseRateLimitError
+	err = redactURL(err)
 	wrapped := fmt.Errorf("ghclient: %s: %w", what, err)
 	var inst *ghinstallation.HTTPError
 	if errors.As(err, &inst) && inst.Response != nil && inst.Response.StatusCode == http.StatusNotFound {
 		// The App is no longer installed there: no retry will help.
 		return archive.Permanent(fmt.Errorf("ghclient: %s: installation %d not found: %w", what, inst.InstallationID, err))
 	}
+	now := time.Now()
 	switch {
 	case errors.As(err, &rle):
-		return &archive.RetryAfterError{At: rle.Rate.Reset.Time, Err: wrapped}
+		at := rle.Rate.Reset.Time
+		if at.IsZero() {
+			at = retryAt(rle.Response, now)
+		}
+		return retryAfter(at, now, wrapped)
 	case errors.As(err, &abuse):
 		if abuse.RetryAfter != nil {
-			return &archive.RetryAfterError{At: time.Now().Add(*abuse.RetryAfter), Err: wrapped}
+			return retryAfter(now.Add(*abuse.RetryAfter), now, wrapped)
 		}
-		return &archive.RetryAfterError{At: retryAt(abuse.Response, time.Now()), Err: wrapped}
+		return retryAfter(retryAt(abuse.Response, now), now, wrapped)
 	}
 	var hr *http.Response
 	var er *github.ErrorResponse
@@ -63,10 +76,10 @@ func classify(what string, resp *github.Response, err error) error {
 	}
 	switch hr.StatusCode {
 	case http.StatusTooManyRequests:
-		return &archive.RetryAfterError{At: retryAt(hr, time.Now()), Err: wrapped}
+		return retryAfter(retryAt(hr, now), now, wrapped)
 	case http.StatusForbidden:
 		if hr.Header.Get("Retry-After") != "" || hr.Header.Get("X-RateLimit-Remaining") == "0" {
-			return &archive.RetryAfterError{At: retryAt(hr, time.Now()), Err: wrapped}
+			return retryAfter(retryAt(hr, now), now, wrapped)
 		}
 		return archive.Permanent(wrapped)
 	case http.StatusUnauthorized:
@@ -75,9 +88,44 @@ func classify(what string, resp *github.Response, err error) error {
 	return wrapped
 }
 
+// retryAfter is the one constructor of this package's
+// *archive.RetryAfterError: At is never before now + MinRetryWait.
+func retryAfter(at, now time.Time, err error) *archive.RetryAfterError {
+	return &archive.RetryAfterError{At: notBefore(at, now), Err: err}
+}
+
+// notBefore returns at, or now + MinRetryWait when at is earlier.
+func notBefore(at, now time.Time) time.Time {
+	if earliest := now.Add(MinRetryWait); at.Before(earliest) {
+		return earliest
+	}
+	return at
+}
+
+// redactURL drops the query from the URL of a top-level *url.Error (as
+// go-github returns for transport failures, a refused redirect among them):
+// a redirect target's query may be a signature.
+func redactURL(err error) error {
+	ue, ok := err.(*url.Error)
+	if !ok {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil {
+		return &url.Error{Op: ue.Op, URL: "(unparsable url)", Err: ue.Err}
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
+}
+
 // retryAt honours Retry-After, then X-RateLimit-Reset (when Remaining is 0),
-// then waits at least MinSecondaryBackoff.
+// then waits at least MinSecondaryBackoff. The result is never before now +
+// MinRetryWait.
 func retryAt(r *http.Response, now time.Time) time.Time {
+	return notBefore(retryAtHeaders(r, now), now)
+}
+
+func retryAtHeaders(r *http.Response, now time.Time) time.Time {
 	if r == nil {
 		return now.Add(MinSecondaryBackoff)
 	}

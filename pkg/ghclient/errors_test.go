@@ -28,6 +28,12 @@ func TestRetryAt(t *testing.T) {
 		{"nothing: one minute", hdr(), now.Add(MinSecondaryBackoff)},
 		{"garbage retry-after", hdr("Retry-After", "soon"), now.Add(MinSecondaryBackoff)},
 		{"no response", nil, now.Add(MinSecondaryBackoff)},
+		// A retry time at or before now would be retried at once, forever.
+		{"retry-after zero", hdr("Retry-After", "0"), now.Add(MinRetryWait)},
+		{"retry-after date in the past", hdr("Retry-After", now.Add(-time.Hour).UTC().Format(http.TimeFormat)), now.Add(MinRetryWait)},
+		{"retry-after date now", hdr("Retry-After", now.UTC().Format(http.TimeFormat)), now.Add(MinRetryWait)},
+		{"reset in the past", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1699999000"), now.Add(MinRetryWait)},
+		{"reset now", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "1700000000"), now.Add(MinRetryWait)},
 	}
 	for _, tt := range tests {
 		if got := retryAt(tt.resp, now); !got.Equal(tt.want) {

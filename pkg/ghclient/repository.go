@@ -55,6 +55,9 @@ func (c *Client) ListRepoArtifacts(ctx context.Context, owner, repo string) ([]a
 		if err != nil {
 			return nil, err
 		}
+		if next != 0 && next <= page {
+			return nil, fmt.Errorf("ghclient: list artifacts of %s/%s: page %d links back to page %d", owner, repo, page, next)
+		}
 		out = append(out, arts...)
 		page = next
 	}
@@ -143,6 +146,9 @@ func (c *Client) ListInstallationRepos(ctx context.Context) ([]events.Repository
 		repos, next, err := c.ListInstallationReposPage(ctx, page)
 		if err != nil {
 			return nil, err
+		}
+		if next != 0 && next <= page {
+			return nil, fmt.Errorf("ghclient: list repositories of installation %d: page %d links back to page %d", c.installationID, page, next)
 		}
 		out = append(out, repos...)
 		page = next

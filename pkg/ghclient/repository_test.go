@@ -7,6 +7,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,5 +190,71 @@ func TestListInstallationRepos(t *testing.T) {
 	_, err = tokenClient(t, sim).ListInstallationRepos(t.Context())
 	if o, _ := archive.Classify(err); o != archive.OutcomePermanent {
 		t.Errorf("with a static token: %v, want a permanent error", err)
+	}
+}
+
+// A server whose Link header points back (a bug, or a proxy caching the
+// first page) must not keep a listing going forever.
+func TestListingsStopWhenPagesLinkBack(t *testing.T) {
+	t.Parallel()
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) > 10 {
+			http.Error(w, "looping", http.StatusTeapot)
+			return
+		}
+		next := *r.URL
+		next.Scheme, next.Host = "http", r.Host
+		q := next.Query()
+		if strings.HasPrefix(r.URL.Path, "/app/hook/deliveries") {
+			q.Set("cursor", "same")
+		} else {
+			q.Set("page", "1")
+		}
+		next.RawQuery = q.Encode()
+		w.Header().Set("Link", fmt.Sprintf(`<%s>; rel="next"`, next.String()))
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/app/hook/deliveries"):
+			fmt.Fprintf(w, `[{"id":1,"guid":"g","delivered_at":%q}]`, time.Now().UTC().Format(time.RFC3339))
+		case strings.HasPrefix(r.URL.Path, "/installation/"):
+			io.WriteString(w, `{"total_count":1,"repositories":[{"id":1,"name":"r"}]}`)
+		default:
+			io.WriteString(w, `{"total_count":1,"artifacts":[{"id":1}]}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	cs, err := ghclient.New(ghclient.Config{APIURL: srv.URL, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cs.Installation(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ListRepoArtifacts(t.Context(), "o", "r"); err == nil || !strings.Contains(err.Error(), "links back") {
+		t.Errorf("repository artifacts: %v, want a links-back error", err)
+	}
+	if _, err := c.ListRunArtifacts(t.Context(), "o", "r", 1); err == nil || !strings.Contains(err.Error(), "links back") {
+		t.Errorf("run artifacts: %v, want a links-back error", err)
+	}
+	if _, err := c.ListInstallationRepos(t.Context()); err == nil || !strings.Contains(err.Error(), "links back") {
+		t.Errorf("installation repositories: %v, want a links-back error", err)
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	asApp, err := ghclient.New(ghclient.Config{APIURL: srv.URL, AppID: testAppID, PrivateKey: pemKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := asApp.App()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := app.ListHookDeliveries(t.Context(), time.Now().Add(-time.Hour)); err == nil || !strings.Contains(err.Error(), "repeats") {
+		t.Errorf("hook deliveries: %v, want a repeated-cursor error", err)
 	}
 }
