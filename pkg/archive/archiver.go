@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -55,6 +56,16 @@ type Config struct {
 	DeleteFromGitHub bool
 	// DeleteDryRun logs what would be deleted instead of deleting.
 	DeleteDryRun bool
+	// LeaseTTL is how long an artifact's transfer lease lasts without
+	// renewal (ARCHIVER_LEASE_TTL, default 2 min); the holder renews it
+	// every TTL/3. A worker that cannot renew in time stops its transfer.
+	LeaseTTL time.Duration
+	// MaxLeaseWait bounds how long a job waits for another worker's
+	// transfer of an artifact before the artifact counts as failed for this
+	// delivery (default 2 h).
+	MaxLeaseWait time.Duration
+	// Holder names this worker in leases (default host/pid/random).
+	Holder string
 	Logger       *slog.Logger
 	Metrics      *Metrics
 	// Now is the clock (default time.Now).
@@ -63,10 +74,11 @@ type Config struct {
 
 // Archiver copies a run's artifacts from GitHub into a Store.
 type Archiver struct {
-	cfg   Config
-	log   *slog.Logger
-	m     *Metrics
-	slots chan struct{}
+	cfg    Config
+	log    *slog.Logger
+	m      *Metrics
+	slots  chan struct{}
+	leases *leases
 }
 
 // New returns an Archiver; cfg.Store, cfg.GitHub and cfg.Downloader are
@@ -81,6 +93,14 @@ func New(cfg Config) (*Archiver, error) {
 	cfg.MaxInlineWait = cmp.Or(cfg.MaxInlineWait, DefaultMaxInlineWait)
 	cfg.Attempts = cmp.Or(cfg.Attempts, DefaultAttempts)
 	cfg.MaxResumes = cmp.Or(cfg.MaxResumes, DefaultMaxResumes)
+	cfg.LeaseTTL = cmp.Or(cfg.LeaseTTL, DefaultLeaseTTL)
+	cfg.MaxLeaseWait = cmp.Or(cfg.MaxLeaseWait, DefaultMaxLeaseWait)
+	if cfg.Holder == "" {
+		cfg.Holder = defaultHolder()
+	}
+	if cfg.LeaseTTL < 3*time.Second {
+		return nil, fmt.Errorf("archive: lease TTL %s: want at least 3s", cfg.LeaseTTL)
+	}
 	if cfg.PartSize < 5<<20 {
 		return nil, fmt.Errorf("archive: part size %d: S3 needs at least 5 MiB", cfg.PartSize)
 	}
@@ -93,41 +113,57 @@ func New(cfg Config) (*Archiver, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
 	}
-	return &Archiver{cfg: cfg, log: cfg.Logger, m: cfg.Metrics, slots: make(chan struct{}, cfg.Concurrency)}, nil
+	return &Archiver{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		m:      cfg.Metrics,
+		slots:  make(chan struct{}, cfg.Concurrency),
+		leases: &leases{store: cfg.Store, ttl: cfg.LeaseTTL, holder: cfg.Holder, now: cfg.Now},
+	}, nil
 }
 
 // RunResult is what [Archiver.ArchiveRun] did.
 type RunResult struct {
+	// Manifest is the attempt's manifest as committed (merged with what
+	// other workers recorded), or nil when none was written.
 	Manifest *Manifest
-	// AlreadyComplete: a complete manifest existed; nothing was done.
+	// AlreadyComplete: a complete manifest existed and GitHub lists no
+	// artifact it lacks; nothing was done.
 	AlreadyComplete bool
 }
 
-// ArchiveRun archives every artifact of the event's run attempt and writes
-// its manifest last. It is idempotent: artifacts already in the store are
-// verified against it and skipped, and a complete manifest ends the job at
-// once.
+// maxRelists bounds the extra listings that pick up artifacts which
+// appeared while the run was being archived.
+const maxRelists = 3
+
+// ArchiveRun archives every artifact of the event's run attempt and
+// commits its manifest. It is idempotent and safe to run concurrently with
+// other workers on the same run or artifact: artifacts already in the store
+// are verified and recorded, an artifact that another live worker is
+// transferring is waited for (see the lease in [Config.LeaseTTL]), and the
+// manifest is written with conditional writes that merge with what others
+// recorded.
 //
-// It returns nil only when the manifest is durable and every artifact is
-// archived or expired. With final set (the job's last delivery), failed
-// artifacts are recorded as "failed" in the manifest and ErrIncomplete is
-// returned; otherwise nothing is written and the error says how to retry
-// (see [Classify]).
+// The manifest is written at the end of every delivery that settled its
+// artifacts, even when some failed: it lists every settled artifact
+// (archived, expired, or failed with its error and tries) and says
+// "complete": false while any failed, so later deliveries go on. It returns
+// nil only when no artifact is failed (and, with deletion on, the archived
+// ones are deleted at GitHub). When some failed, the error wraps
+// ErrIncomplete and classifies as permanent if one of the failures is
+// (dead-letter now), else as retryable.
+//
+// final (the job's last delivery) only stops waiting for artifacts to
+// appear in an empty listing.
 func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, final bool) (RunResult, error) {
 	l := Layout{Owner: ev.Repository.Owner, Repo: ev.Repository.Name, RunID: ev.WorkflowRun.ID}
 	attempt := ev.WorkflowRun.RunAttempt
 	log := a.log.With("delivery_id", ev.DeliveryID, "repo", ev.Repository.FullName, "run_id", ev.WorkflowRun.ID, "run_attempt", attempt)
 
-	prev, err := a.readManifest(ctx, l.ManifestKey(attempt))
+	prev, _, err := a.readManifest(ctx, l.ManifestKey(attempt))
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return RunResult{}, err
 	}
-	if prev != nil && prev.Complete(a.cfg.DeleteFromGitHub) {
-		a.m.runs.WithLabelValues("already_complete").Inc()
-		log.Info("run already archived", "key", l.ManifestKey(attempt))
-		return RunResult{Manifest: prev, AlreadyComplete: true}, nil
-	}
-
 	gh, err := a.cfg.GitHub.ForInstallation(ev.InstallationID)
 	if err != nil {
 		return RunResult{}, err
@@ -135,6 +171,11 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 	remote, err := a.listArtifacts(ctx, gh, ev)
 	if err != nil {
 		return RunResult{}, err
+	}
+	if prev != nil && prev.Done(a.cfg.DeleteFromGitHub) && len(missingFrom(prev.Artifacts, remote)) == 0 {
+		a.m.runs.WithLabelValues("already_complete").Inc()
+		log.Info("run already archived", "key", l.ManifestKey(attempt))
+		return RunResult{Manifest: prev, AlreadyComplete: true}, nil
 	}
 	if len(remote) == 0 && prev == nil {
 		if wait := ev.ReceivedAt.Add(a.cfg.EmptyListWait).Sub(a.cfg.Now()); wait > 0 && !final {
@@ -146,25 +187,40 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 			}
 		}
 	}
-
-	records := make([]ArtifactRecord, len(remote))
-	var wg sync.WaitGroup
-	for i, r := range remote {
-		select {
-		case a.slots <- struct{}{}:
-		case <-ctx.Done():
-			wg.Wait()
-			return RunResult{}, ctx.Err()
+	var prevRecs map[int64]ArtifactRecord
+	if prev != nil {
+		prevRecs = make(map[int64]ArtifactRecord, len(prev.Artifacts))
+		for _, r := range prev.Artifacts {
+			prevRecs[r.ID] = r
 		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-a.slots; wg.Done() }()
-			records[i] = a.archiveArtifact(ctx, gh, ev, l, r, log)
-		}()
 	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
+
+	records, err := a.archiveAll(ctx, gh, ev, l, remote, prevRecs, log)
+	if err != nil {
 		return RunResult{}, err
+	}
+	// Artifacts can appear after the completed event: list again just
+	// before the manifest, and archive anything new.
+	for range maxRelists {
+		again, err := gh.ListRunArtifacts(ctx, ev.Repository.Owner, ev.Repository.Name, ev.WorkflowRun.ID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return RunResult{}, ctx.Err()
+			}
+			log.Warn("listing the run again before the manifest failed; writing what was listed", "err", err)
+			break
+		}
+		late := missingFrom(records, again)
+		if len(late) == 0 {
+			break
+		}
+		log.Info("artifacts appeared while archiving", "count", len(late))
+		a.m.runs.WithLabelValues("late_artifacts").Inc()
+		more, err := a.archiveAll(ctx, gh, ev, l, late, prevRecs, log)
+		if err != nil {
+			return RunResult{}, err
+		}
+		records = append(records, more...)
 	}
 	if prev != nil {
 		kept, err := a.keepUnlisted(ctx, prev, records)
@@ -184,41 +240,111 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 		ArchivedAt:     a.cfg.Now().UTC(),
 		Artifacts:      records,
 	}
-	var failed []error
-	var retryAt time.Time
-	for _, r := range records {
-		if r.Status != StatusFailed {
-			continue
-		}
-		failed = append(failed, fmt.Errorf("artifact %d: %w", r.ID, r.err))
-		if o, at := Classify(r.err); o == OutcomeRetryAfter && at.After(retryAt) {
-			retryAt = at
-		}
-	}
-	if len(failed) > 0 && !final {
-		a.m.runs.WithLabelValues("incomplete").Inc()
-		err := fmt.Errorf("%w: %d of %d artifacts failed: %w", ErrIncomplete, len(failed), len(records), errors.Join(failed...))
-		if !retryAt.IsZero() {
-			return RunResult{}, &RetryAfterError{At: retryAt, Err: err}
-		}
+	m, err = a.commitManifest(ctx, l, m)
+	if err != nil {
 		return RunResult{}, err
 	}
-
-	if err := a.writeManifest(ctx, l, m); err != nil {
-		return RunResult{}, err
-	}
-	log.Info("manifest written", "key", l.ManifestKey(attempt), "artifacts", len(records), "counts", m.Counts())
+	log.Info("manifest written", "key", l.ManifestKey(attempt), "artifacts", len(m.Artifacts), "counts", m.Counts(), "complete", m.Complete)
 	if a.cfg.DeleteFromGitHub {
-		if err := a.deleteArchived(ctx, gh, ev, l, m, log); err != nil {
+		if m, err = a.deleteArchived(ctx, gh, ev, l, m, log); err != nil {
 			return RunResult{Manifest: m}, err
 		}
 	}
-	if len(failed) > 0 {
+	if err := a.failures(m, records); err != nil {
 		a.m.runs.WithLabelValues("incomplete").Inc()
-		return RunResult{Manifest: m}, fmt.Errorf("%w: %d of %d artifacts recorded as failed: %w", ErrIncomplete, len(failed), len(records), errors.Join(failed...))
+		return RunResult{Manifest: m}, err
 	}
 	a.m.runs.WithLabelValues("complete").Inc()
 	return RunResult{Manifest: m}, nil
+}
+
+// archiveAll settles the artifacts, Concurrency at a time. prev holds the
+// records of an earlier manifest of this attempt, for the try counts. It
+// fails only when ctx ends.
+func (a *Archiver) archiveAll(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, remote []RemoteArtifact, prev map[int64]ArtifactRecord, log *slog.Logger) ([]ArtifactRecord, error) {
+	records := make([]ArtifactRecord, len(remote))
+	var wg sync.WaitGroup
+	for i, r := range remote {
+		select {
+		case a.slots <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return nil, ctx.Err()
+		}
+		wg.Go(func() {
+			defer func() { <-a.slots }()
+			rec := a.archiveArtifact(ctx, gh, ev, l, r, log)
+			if p, ok := prev[r.ID]; ok && rec.Status == StatusFailed && p.Status == StatusFailed {
+				rec.Tries += p.Tries
+			}
+			records[i] = rec
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return records, nil
+}
+
+// missingFrom returns the artifacts of remote that have no record.
+func missingFrom(records []ArtifactRecord, remote []RemoteArtifact) []RemoteArtifact {
+	have := make(map[int64]bool, len(records))
+	for _, r := range records {
+		have[r.ID] = true
+	}
+	var out []RemoteArtifact
+	for _, r := range remote {
+		if !have[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// failures returns nil when the committed manifest has no failed artifact,
+// else an ErrIncomplete error with this delivery's failures: permanent when
+// one of them is (the run is dead-lettered at once), rate limited until the
+// latest retry time, else retryable.
+func (a *Archiver) failures(m *Manifest, records []ArtifactRecord) error {
+	still := map[int64]bool{}
+	for _, r := range m.Artifacts {
+		if r.Status == StatusFailed {
+			still[r.ID] = true
+		}
+	}
+	if len(still) == 0 {
+		return nil
+	}
+	var errs []error
+	var retryAt time.Time
+	permanent := false
+	for _, r := range records {
+		if !still[r.ID] || r.err == nil {
+			continue
+		}
+		errs = append(errs, fmt.Errorf("artifact %d: %w", r.ID, r.err))
+		switch o, at := Classify(r.err); o {
+		case OutcomePermanent:
+			permanent = true
+		case OutcomeRetryAfter:
+			if at.After(retryAt) {
+				retryAt = at
+			}
+		}
+	}
+	if len(errs) == 0 {
+		// Failed records from other deliveries that this one did not retry.
+		errs = append(errs, errors.New("failed in an earlier delivery"))
+	}
+	err := fmt.Errorf("%w: %d of %d artifacts failed (recorded in the manifest): %w", ErrIncomplete, len(still), len(m.Artifacts), errors.Join(errs...))
+	switch {
+	case permanent:
+		return Permanent(err)
+	case !retryAt.IsZero():
+		return &RetryAfterError{At: retryAt, Err: err}
+	}
+	return err
 }
 
 // keepUnlisted carries over the records of an earlier manifest of this
@@ -262,25 +388,26 @@ func (a *Archiver) keepUnlisted(ctx context.Context, prev *Manifest, records []A
 // listArtifacts lists the run's artifacts, waiting inline for short rate
 // limits.
 func (a *Archiver) listArtifacts(ctx context.Context, gh GitHub, ev *events.RunCompleted) ([]RemoteArtifact, error) {
-	for {
+	for try := 1; ; try++ {
 		arts, err := gh.ListRunArtifacts(ctx, ev.Repository.Owner, ev.Repository.Name, ev.WorkflowRun.ID)
 		if err == nil {
 			return arts, nil
 		}
-		if !a.waitInline(ctx, err) {
+		if try > maxRateWaits || !a.waitInline(ctx, err) {
 			return nil, err
 		}
 	}
 }
 
 // waitInline sleeps through a short rate limit and reports whether the
-// caller should retry.
+// caller should retry. It waits at least one second, even for a retry time
+// in the past (clock skew, Retry-After: 0).
 func (a *Archiver) waitInline(ctx context.Context, err error) bool {
 	o, at := Classify(err)
 	if o != OutcomeRetryAfter {
 		return false
 	}
-	d := at.Sub(a.cfg.Now())
+	d := max(at.Sub(a.cfg.Now()), time.Second)
 	if d > a.cfg.MaxInlineWait {
 		return false
 	}
@@ -288,36 +415,84 @@ func (a *Archiver) waitInline(ctx context.Context, err error) bool {
 	return sleep(ctx, d) == nil
 }
 
-func (a *Archiver) readManifest(ctx context.Context, key string) (*Manifest, error) {
+// readManifest reads a manifest and the ETag to replace it with. The ETag
+// is taken before the body, so a concurrent change makes the conditional
+// write fail rather than overwrite what it did not see.
+func (a *Archiver) readManifest(ctx context.Context, key string) (*Manifest, string, error) {
+	info, err := a.cfg.Store.Stat(ctx, key)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("archive: stat manifest %s: %w", key, err)
+	}
 	rc, err := a.cfg.Store.Open(ctx, key)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, ErrNotFound) {
+			return nil, "", err
+		}
+		return nil, "", fmt.Errorf("archive: read manifest %s: %w", key, err)
 	}
 	defer rc.Close()
-	var buf []byte
-	buf, err = readAllLimit(rc, 64<<20)
+	buf, err := readAllLimit(rc, 64<<20)
 	if err != nil {
-		return nil, fmt.Errorf("archive: read manifest %s: %w", key, err)
+		return nil, "", fmt.Errorf("archive: read manifest %s: %w", key, err)
 	}
-	return DecodeManifest(buf)
+	m, err := DecodeManifest(buf)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, info.ETag, nil
 }
 
-// writeManifest writes SHA256SUMS, then manifest.json (the commit marker).
-func (a *Archiver) writeManifest(ctx context.Context, l Layout, m *Manifest) error {
-	attempt := m.WorkflowRun.RunAttempt
-	sums := m.SHA256Sums(l)
-	if err := a.putSmall(ctx, l.SumsKey(attempt), sums, "text/plain; charset=utf-8"); err != nil {
-		return err
+// maxManifestWrites bounds the read-merge-write rounds of one commit.
+const maxManifestWrites = 8
+
+// commitManifest merges m with the attempt's stored manifest and writes the
+// result conditionally (If-None-Match when there was none, If-Match on the
+// ETag read otherwise). When another worker wrote in between, it reads
+// again, merges and retries, so no writer's record is ever lost. It returns
+// the manifest as written. SHA256SUMS, derived from it, is written first.
+func (a *Archiver) commitManifest(ctx context.Context, l Layout, m *Manifest) (*Manifest, error) {
+	key := l.ManifestKey(m.WorkflowRun.RunAttempt)
+	for try := 1; ; try++ {
+		stored, etag, err := a.readManifest(ctx, key)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		merged := MergeManifests(&Manifest{}, m)
+		if stored != nil {
+			merged = MergeManifests(stored, m)
+		}
+		if err := a.putSmall(ctx, l.SumsKey(merged.WorkflowRun.RunAttempt), merged.SHA256Sums(l), "text/plain; charset=utf-8", PutOptions{}); err != nil {
+			return nil, err
+		}
+		b, err := merged.Encode()
+		if err != nil {
+			return nil, err
+		}
+		opts := PutOptions{IfAbsent: stored == nil, IfMatch: etag}
+		err = a.putSmall(ctx, key, b, "application/json", opts)
+		if err == nil {
+			return merged, nil
+		}
+		if !errors.Is(err, ErrExists) && !errors.Is(err, ErrConflict) {
+			return nil, err
+		}
+		a.m.manifestConflicts.Inc()
+		if try >= maxManifestWrites {
+			return nil, fmt.Errorf("archive: write %s: still changing after %d merges: %w", key, try, err)
+		}
+		a.log.Info("manifest changed by another worker, merging again", "key", key, "try", try)
+		if err := sleep(ctx, time.Second+rand.N(time.Second)); err != nil {
+			return nil, err
+		}
 	}
-	b, err := m.Encode()
-	if err != nil {
-		return err
-	}
-	return a.putSmall(ctx, l.ManifestKey(attempt), b, "application/json")
 }
 
-func (a *Archiver) putSmall(ctx context.Context, key string, b []byte, contentType string) error {
-	if _, err := a.cfg.Store.Put(ctx, key, bytesReader(b), int64(len(b)), PutOptions{ContentType: contentType}); err != nil {
+func (a *Archiver) putSmall(ctx context.Context, key string, b []byte, contentType string, opts PutOptions) error {
+	opts.ContentType = contentType
+	if _, err := a.cfg.Store.Put(ctx, key, bytesReader(b), int64(len(b)), opts); err != nil {
 		return fmt.Errorf("archive: write %s: %w", key, err)
 	}
 	return nil

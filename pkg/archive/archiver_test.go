@@ -78,7 +78,10 @@ func TestArchiveRunEndToEnd(t *testing.T) {
 			ranges = append(ranges, r)
 		}
 	}
-	if len(ranges) != 1 || ranges[0].Start == 0 || ranges[0].Start%archivetest.PartSize != 0 || ranges[0].Start > resetAt {
+	if len(ranges) != 1 {
+		t.Fatalf("big artifact ranges %+v: want exactly one resume", ranges)
+	}
+	if ranges[0].Start == 0 || ranges[0].Start%archivetest.PartSize != 0 || ranges[0].Start > resetAt {
 		t.Errorf("big artifact ranges %+v: want one resume at a part boundary <= %d", ranges, resetAt)
 	}
 	// The server wrote resetAt bytes, then the rest from the resume point.
@@ -87,7 +90,7 @@ func TestArchiveRunEndToEnd(t *testing.T) {
 	// earlier than the last byte sent; a restart would fetch resetAt again.
 	served := st.BlobBytesByArtifact[big.ID]
 	redownloaded := served - big.Size
-	if len(ranges) == 1 && redownloaded != resetAt-ranges[0].Start {
+	if redownloaded != resetAt-ranges[0].Start {
 		t.Errorf("big artifact: served %d, want %d + %d", served, resetAt, big.Size-ranges[0].Start)
 	}
 	if redownloaded <= 0 || redownloaded > archivetest.PartSize+8*archivetest.MiB {
@@ -177,7 +180,9 @@ func TestLaterAttemptSkipsEarlierArtifacts(t *testing.T) {
 
 // TestDigestMismatchIsNeverArchived: an artifact whose bytes do not match
 // GitHub's digest fails (single PUT and multipart), leaves no object and no
-// open upload; before the final delivery no manifest is written.
+// open upload. The first delivery already writes the manifest: the good
+// artifact archived, the bad ones failed with their error and tries, and
+// "complete": false; the next delivery adds its tries.
 func TestDigestMismatchIsNeverArchived(t *testing.T) {
 	e := archivetest.New(t, func(c *archive.Config) { c.Attempts = 2 })
 	repo := e.Sim.AddRepo(archivetest.Installation, "o", "r")
@@ -188,23 +193,32 @@ func TestDigestMismatchIsNeverArchived(t *testing.T) {
 	ev := archivetest.Event(repo, run)
 	l := archive.Layout{Owner: repo.Owner, Repo: repo.Name, RunID: run.ID}
 
-	_, err := e.Arch.ArchiveRun(t.Context(), ev, false)
+	res, err := e.Arch.ArchiveRun(t.Context(), ev, false)
 	if !errors.Is(err, archive.ErrIncomplete) {
 		t.Fatalf("ArchiveRun = %v, want ErrIncomplete", err)
 	}
-	if _, err := e.Store.Stat(t.Context(), l.ManifestKey(1)); !errors.Is(err, archive.ErrNotFound) {
-		t.Fatalf("manifest written before the final attempt: %v", err)
+	if o, _ := archive.Classify(err); o != archive.OutcomeRetry {
+		t.Errorf("digest mismatch classified %v, want retryable", o)
+	}
+	first := e.Manifest(t, repo.Owner, repo.Name, run.ID, 1)
+	if first.Complete || res.Manifest == nil || res.Manifest.Complete {
+		t.Errorf("manifest after a delivery with failures: complete=%v, want false", first.Complete)
+	}
+	for _, r := range first.Artifacts {
+		if r.Status == archive.StatusFailed && r.Tries != 2 {
+			t.Errorf("artifact %d: tries %d after one delivery, want 2 (Attempts)", r.ID, r.Tries)
+		}
 	}
 
-	res, err := e.Arch.ArchiveRun(t.Context(), ev, true)
+	res, err = e.Arch.ArchiveRun(t.Context(), ev, true)
 	if !errors.Is(err, archive.ErrIncomplete) || res.Manifest == nil {
 		t.Fatalf("final ArchiveRun = %v, want ErrIncomplete with a manifest", err)
 	}
 	status := map[int64]string{}
 	for _, r := range e.Manifest(t, repo.Owner, repo.Name, run.ID, 1).Artifacts {
 		status[r.ID] = r.Status
-		if r.Status == archive.StatusFailed && (r.Error == "" || r.SHA256 != "") {
-			t.Errorf("failed artifact %d: error %q sha %q", r.ID, r.Error, r.SHA256)
+		if r.Status == archive.StatusFailed && (r.Error == "" || r.SHA256 != "" || r.Tries != 4) {
+			t.Errorf("failed artifact %d: error %q sha %q tries %d (want 4 over two deliveries)", r.ID, r.Error, r.SHA256, r.Tries)
 		}
 	}
 	if status[good.ID] != archive.StatusArchived || status[small.ID] != archive.StatusFailed || status[large.ID] != archive.StatusFailed {

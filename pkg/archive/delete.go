@@ -9,13 +9,21 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 )
 
-// deleteArchived deletes from GitHub every archived artifact whose object is
-// confirmed in the store (HEAD: same size, same ETag as the verified
-// upload, and the same SHA-256 metadata when there is one). It runs only
-// after the manifest is written, then rewrites the manifest with
-// deleted_from_github set. In dry-run mode it only logs.
-func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, m *Manifest, log *slog.Logger) error {
+// deleteArchived deletes from GitHub every archived artifact of m, the
+// manifest as committed, whose object is confirmed in the store (HEAD: same
+// size, same ETag as the verified upload, and the same SHA-256 metadata when
+// there is one). So an artifact is deleted only once a durable manifest
+// lists its verified copy. It then commits the manifest again with
+// deleted_from_github set, and returns it. In dry-run mode it only logs.
+func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, m *Manifest, log *slog.Logger) (*Manifest, error) {
+	m = MergeManifests(&Manifest{}, m) // a copy to mark
 	changed := false
+	commit := func() (*Manifest, error) {
+		if !changed {
+			return m, nil
+		}
+		return a.commitManifest(ctx, l, m)
+	}
 	for i := range m.Artifacts {
 		rec := &m.Artifacts[i]
 		if rec.Status != StatusArchived || rec.DeletedFromGitHub {
@@ -28,11 +36,21 @@ func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *events.Run
 				outcome = "refused"
 			}
 			a.m.deletes.WithLabelValues(outcome).Inc()
-			return fmt.Errorf("archive: confirm %s before delete: %w", rec.Key, err)
+			if cm, cerr := commit(); cerr != nil {
+				log.Error("rewrite manifest after partial delete", "err", cerr)
+			} else {
+				m = cm
+			}
+			return m, fmt.Errorf("archive: confirm %s before delete: %w", rec.Key, err)
 		}
 		if reason := confirmMismatch(info, rec); reason != "" {
 			a.m.deletes.WithLabelValues("refused").Inc()
-			return Permanent(fmt.Errorf("archive: refusing to delete artifact %d at github: %s %s", rec.ID, rec.Key, reason))
+			if cm, cerr := commit(); cerr != nil {
+				log.Error("rewrite manifest after partial delete", "err", cerr)
+			} else {
+				m = cm
+			}
+			return m, Permanent(fmt.Errorf("archive: refusing to delete artifact %d at github: %s %s", rec.ID, rec.Key, reason))
 		}
 		if a.cfg.DeleteDryRun {
 			a.m.deletes.WithLabelValues("dry_run").Inc()
@@ -41,23 +59,20 @@ func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *events.Run
 		}
 		if err := gh.DeleteArtifact(ctx, ev.Repository.Owner, ev.Repository.Name, rec.ID); err != nil {
 			a.m.deletes.WithLabelValues("failed").Inc()
-			if changed {
-				// Keep what was deleted so far on record.
-				if werr := a.writeManifest(ctx, l, m); werr != nil {
-					log.Error("rewrite manifest after partial delete", "err", werr)
-				}
+			// Keep what was deleted so far on record.
+			if cm, cerr := commit(); cerr != nil {
+				log.Error("rewrite manifest after partial delete", "err", cerr)
+			} else {
+				m = cm
 			}
-			return fmt.Errorf("archive: delete artifact %d at github: %w", rec.ID, err)
+			return m, fmt.Errorf("archive: delete artifact %d at github: %w", rec.ID, err)
 		}
 		a.m.deletes.WithLabelValues("deleted").Inc()
 		log.Info("artifact deleted from github", "artifact_id", rec.ID, "key", rec.Key)
 		rec.DeletedFromGitHub = true
 		changed = true
 	}
-	if !changed {
-		return nil
-	}
-	return a.writeManifest(ctx, l, m)
+	return commit()
 }
 
 // confirmMismatch explains why the stored object is not the verified copy

@@ -111,18 +111,18 @@ func TestSHA256SumsRelativePaths(t *testing.T) {
 func TestManifestComplete(t *testing.T) {
 	t.Parallel()
 	m := &Manifest{Artifacts: []ArtifactRecord{{Status: StatusArchived}, {Status: StatusExpired}}}
-	if !m.Complete(false) {
+	if !m.Done(false) {
 		t.Error("archived+expired should be complete without deletion")
 	}
-	if m.Complete(true) {
+	if m.Done(true) {
 		t.Error("undeleted archived artifact should be incomplete with deletion on")
 	}
 	m.Artifacts[0].DeletedFromGitHub = true
-	if !m.Complete(true) {
+	if !m.Done(true) {
 		t.Error("deleted artifact should be complete with deletion on")
 	}
 	m.Artifacts = append(m.Artifacts, ArtifactRecord{Status: StatusFailed})
-	if m.Complete(false) {
+	if m.Done(false) {
 		t.Error("failed artifact should be incomplete")
 	}
 }

@@ -2,17 +2,21 @@ package archive
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 )
 
-// ManifestVersion is the schema version of manifest.json.
-const ManifestVersion = 1
+// ManifestVersion is the schema version of manifest.json. Version 2 added
+// "complete" and per-artifact "tries"; version 1 manifests are still read
+// (complete when no artifact failed).
+const ManifestVersion = 2
 
 // Artifact statuses in a manifest.
 const (
@@ -21,8 +25,10 @@ const (
 	StatusFailed   = "failed"   // could not be archived; see error
 )
 
-// Manifest is manifest.json: the record of one run attempt, written after
-// every artifact is settled. Its presence is the commit marker.
+// Manifest is manifest.json: the record of one run attempt, written once
+// every artifact of a delivery is settled, and updated by later deliveries
+// with conditional writes that merge (see [MergeManifests]): a record is
+// never dropped, and a failed artifact becomes archived once it is.
 type Manifest struct {
 	SchemaVersion  int                `json:"schema_version"`
 	Repository     events.Repository  `json:"repository"`
@@ -31,7 +37,10 @@ type Manifest struct {
 	WorkflowName   string             `json:"workflow_name,omitempty"`
 	DeliveryID     string             `json:"delivery_id,omitempty"`
 	ArchivedAt     time.Time          `json:"archived_at"`
-	Artifacts      []ArtifactRecord   `json:"artifacts"`
+	// Complete is false while some artifact is "failed": later deliveries
+	// (retries, a DLQ replay, a backfill) go on and update the manifest.
+	Complete  bool             `json:"complete"`
+	Artifacts []ArtifactRecord `json:"artifacts"`
 }
 
 // ArtifactRecord is one artifact in a manifest.
@@ -63,13 +72,16 @@ type ArtifactRecord struct {
 	DeletedFromGitHub bool       `json:"deleted_from_github"`
 	// Error says why a failed artifact failed.
 	Error string `json:"error,omitempty"`
+	// Tries counts the transfer tries of a failed artifact, over every
+	// delivery so far.
+	Tries int `json:"tries,omitempty"`
 
 	err error
 }
 
-// Complete reports whether nothing is left to do for this attempt: every
+// Done reports whether nothing is left to do for this attempt: every
 // artifact archived or expired and, when deletion is on, deleted.
-func (m *Manifest) Complete(deleteFromGitHub bool) bool {
+func (m *Manifest) Done(deleteFromGitHub bool) bool {
 	for _, a := range m.Artifacts {
 		switch {
 		case a.Status == StatusFailed:
@@ -108,7 +120,80 @@ func DecodeManifest(b []byte) (*Manifest, error) {
 	if m.SchemaVersion < 1 || m.SchemaVersion > ManifestVersion {
 		return nil, fmt.Errorf("archive: manifest schema_version %d not supported", m.SchemaVersion)
 	}
+	if m.SchemaVersion == 1 {
+		m.Complete = m.failed() == 0
+	}
 	return &m, nil
+}
+
+func (m *Manifest) failed() int {
+	n := 0
+	for _, a := range m.Artifacts {
+		if a.Status == StatusFailed {
+			n++
+		}
+	}
+	return n
+}
+
+// MergeManifests returns the union of two versions of one attempt's
+// manifest: stored (what the store holds now, written by any worker) and
+// ours (this delivery's view). Every artifact of either is kept; for an
+// artifact in both, the more settled record wins (archived over expired over
+// failed), deletion at GitHub is kept once recorded by either, and a failed
+// record keeps the highest try count. Run fields come from ours; Complete
+// is true when no artifact is failed. Artifacts are ordered by id.
+func MergeManifests(stored, ours *Manifest) *Manifest {
+	out := *ours
+	out.SchemaVersion = ManifestVersion
+	byID := make(map[int64]ArtifactRecord, len(ours.Artifacts)+len(stored.Artifacts))
+	for _, r := range stored.Artifacts {
+		byID[r.ID] = r
+	}
+	for _, r := range ours.Artifacts {
+		if s, ok := byID[r.ID]; ok {
+			r = mergeRecord(s, r)
+		}
+		byID[r.ID] = r
+	}
+	out.Artifacts = make([]ArtifactRecord, 0, len(byID))
+	for _, r := range byID {
+		out.Artifacts = append(out.Artifacts, r)
+	}
+	slices.SortFunc(out.Artifacts, func(a, b ArtifactRecord) int { return cmp.Compare(a.ID, b.ID) })
+	out.Complete = out.failed() == 0
+	return &out
+}
+
+// statusRank orders statuses by how settled they are.
+func statusRank(s string) int {
+	switch s {
+	case StatusArchived:
+		return 3
+	case StatusExpired:
+		return 2
+	default:
+		return 1
+	}
+}
+
+// mergeRecord merges two records of one artifact (see MergeManifests).
+func mergeRecord(stored, ours ArtifactRecord) ArtifactRecord {
+	rs, ro := statusRank(stored.Status), statusRank(ours.Status)
+	out := ours
+	switch {
+	case rs > ro:
+		out = stored
+	case rs == ro && stored.Status == StatusArchived && ours.Key == "":
+		out = stored
+	}
+	if stored.Status == StatusArchived && ours.Status == StatusArchived {
+		out.DeletedFromGitHub = stored.DeletedFromGitHub || ours.DeletedFromGitHub
+	}
+	if out.Status == StatusFailed {
+		out.Tries = max(stored.Tries, ours.Tries)
+	}
+	return out
 }
 
 // SHA256Sums renders the archived artifacts in `sha256sum -c` format, with

@@ -15,6 +15,10 @@ type Metrics struct {
 	throughput prometheus.Histogram
 	deletes    *prometheus.CounterVec
 	runs       *prometheus.CounterVec
+
+	manifestConflicts prometheus.Counter
+	leaseWaits        prometheus.Counter
+	leasesLost        prometheus.Counter
 }
 
 // NewMetrics registers the archiver's metrics on reg.
@@ -60,10 +64,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"outcome"}),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archiver_runs_total",
-			Help: "Run attempts processed, by outcome (complete, already_complete, incomplete, waiting).",
+			Help: "Run attempts processed, by outcome (complete, already_complete, incomplete, waiting, late_artifacts).",
 		}, []string{"outcome"}),
+		manifestConflicts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archiver_manifest_conflicts_total",
+			Help: "Conditional manifest writes that lost to another worker's write and were merged again.",
+		}),
+		leaseWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archiver_lease_waits_total",
+			Help: "Artifacts found in transfer by another live worker and waited for instead of transferred again.",
+		}),
+		leasesLost: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archiver_leases_lost_total",
+			Help: "Artifact leases this worker could not renew in time; its transfer stopped and deferred to the new holder.",
+		}),
 	}
 	reg.MustRegister(m.artifacts, m.failures, m.bytes, m.downloaded, m.resumes, m.inFlight,
-		m.duration, m.throughput, m.deletes, m.runs)
+		m.duration, m.throughput, m.deletes, m.runs, m.manifestConflicts, m.leaseWaits, m.leasesLost)
 	return m
 }

@@ -17,6 +17,14 @@ var (
 	// ErrChecksumMismatch: the bytes written do not hash to
 	// PutOptions.SHA256; nothing was stored.
 	ErrChecksumMismatch = errors.New("object checksum mismatch")
+	// ErrConflict: a conditional replace (PutOptions.IfMatch) found the
+	// object changed or gone since it was read (S3 412 on If-Match). Nothing
+	// was written: read it again, merge and retry.
+	ErrConflict = errors.New("object changed since it was read")
+	// ErrUploadGone: the multipart upload no longer exists (S3 404
+	// NoSuchUpload): another writer aborted or completed it. Check whether
+	// the object now exists before starting again.
+	ErrUploadGone = errors.New("multipart upload no longer exists")
 )
 
 // Object metadata keys (S3 user metadata, lowercase, without x-amz-meta-).
@@ -46,6 +54,10 @@ type PutOptions struct {
 	// IfAbsent makes the write create-only: if the key exists the write
 	// fails with ErrExists and nothing is overwritten.
 	IfAbsent bool
+	// IfMatch makes the write a conditional replace: it succeeds only if
+	// the object exists with this ETag, and fails with ErrConflict
+	// otherwise. At most one of IfAbsent and IfMatch is set.
+	IfMatch string
 	// SHA256 is the expected SHA-256 of the whole object, when known in
 	// advance. A store that can have the server verify it (a single S3 PUT
 	// with x-amz-checksum-sha256) does so; others may ignore it.
@@ -69,8 +81,10 @@ type Store interface {
 	// Put streams exactly size bytes from r into a new object at key. It
 	// fails if r yields fewer or more bytes.
 	Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (ObjectInfo, error)
-	// CreateUpload starts a multipart upload at key. Incomplete uploads left
-	// at the same key by a crashed worker are aborted first.
+	// CreateUpload starts a multipart upload at key. It never aborts other
+	// uploads at the key: another worker may own them. Orphans of crashed
+	// workers are removed after a Complete at the key succeeds (and, on S3,
+	// by the bucket's AbortIncompleteMultipartUpload lifecycle rule).
 	CreateUpload(ctx context.Context, key string, opts PutOptions) (Upload, error)
 	// Location renders a key as a URL for humans (s3://bucket/key, file:///...).
 	Location(key string) string
@@ -79,7 +93,8 @@ type Store interface {
 // Upload is one multipart upload. Parts are numbered from 1 and written in
 // order; a part may be rewritten (same number) after a failure.
 type Upload interface {
-	// WritePart streams exactly size bytes from r as part n.
+	// WritePart streams exactly size bytes from r as part n. It returns
+	// ErrUploadGone when the upload was aborted by someone else.
 	WritePart(ctx context.Context, n int, r io.Reader, size int64) error
 	// Complete makes the object visible. With IfAbsent and an existing key
 	// it returns ErrExists after aborting the upload.

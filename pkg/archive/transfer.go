@@ -18,8 +18,22 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 )
 
-// archiveArtifact settles one artifact: archived (copied now or found
-// already verified in the store), expired, or failed after its attempts.
+// Bounds of the retry loops of one artifact within one job.
+const (
+	// maxRateWaits bounds inline waits for GitHub rate limits.
+	maxRateWaits = 5
+	// maxLeaseLosses bounds transfers restarted after losing the lease.
+	maxLeaseLosses = 3
+	// maxResumeBackoff caps the wait before a Range resume.
+	maxResumeBackoff = 5 * time.Second
+)
+
+// archiveArtifact settles one artifact: archived (copied now, or found
+// already verified in the store, or waited for while another worker copied
+// it), expired, or failed after its tries. Only the holder of the
+// artifact's lease transfers it; other workers wait for that transfer and
+// record its result, so two jobs that need the same artifact at once cost
+// one transfer.
 func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) ArtifactRecord {
 	rec := baseRecord(r)
 	log = log.With("artifact_id", r.ID)
@@ -30,8 +44,46 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.Ru
 	}
 	a.m.inFlight.Inc()
 	defer a.m.inFlight.Dec()
-	for attempt := 1; ; attempt++ {
-		out, skipped, err := a.transfer(ctx, gh, ev, l, r, log)
+	fail := func(err error, tries int) ArtifactRecord {
+		if ctx.Err() == nil {
+			log.Warn("artifact not archived", "tries", tries, "err", err)
+		}
+		rec.Status, rec.Error, rec.err, rec.Tries = StatusFailed, err.Error(), err, tries
+		a.m.artifacts.WithLabelValues("failed").Inc()
+		return rec
+	}
+	tries, rateWaits, losses := 0, 0, 0
+	var waitingSince time.Time
+	for {
+		if err := ctx.Err(); err != nil {
+			return fail(err, tries)
+		}
+		held, holder, err := a.leases.acquire(ctx, r.ID)
+		if err == nil && held == nil {
+			// Another live worker is transferring it: wait, then record.
+			out, found, err := a.existing(ctx, l, r)
+			if err == nil && found {
+				a.m.artifacts.WithLabelValues("skipped").Inc()
+				return out
+			}
+			now := a.cfg.Now()
+			if waitingSince.IsZero() {
+				waitingSince = now
+				a.m.leaseWaits.Inc()
+				log.Info("artifact is being archived by another worker, waiting for it", "holder", holder.Holder, "lease_expires", holder.Expires)
+			}
+			if now.Sub(waitingSince) > a.cfg.MaxLeaseWait {
+				return fail(fmt.Errorf("archive: artifact %d still being archived by %s after %s", r.ID, holder.Holder, a.cfg.MaxLeaseWait), tries)
+			}
+			_ = sleep(ctx, a.leasePoll())
+			continue
+		}
+		var out ArtifactRecord
+		var skipped bool
+		if err == nil {
+			tries++
+			out, skipped, err = a.transferHeld(ctx, gh, ev, l, r, held, log)
+		}
 		if err == nil {
 			if skipped {
 				a.m.artifacts.WithLabelValues("skipped").Inc()
@@ -40,6 +92,14 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.Ru
 			}
 			return out
 		}
+		if errors.Is(err, ErrLeaseLost) && ctx.Err() == nil {
+			a.m.leasesLost.Inc()
+			if losses++; losses <= maxLeaseLosses {
+				log.Warn("lost the artifact's lease; deferring to the new holder", "err", err)
+				tries--
+				continue
+			}
+		}
 		if errors.Is(err, ErrGone) {
 			log.Info("artifact gone at github, recording as expired", "err", err)
 			rec.Status = StatusExpired
@@ -47,26 +107,68 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.Ru
 			return rec
 		}
 		a.m.failures.WithLabelValues(failureReason(err)).Inc()
-		o, _ := Classify(err)
 		retry := false
-		switch o {
+		switch o, _ := Classify(err); o {
 		case OutcomeRetryAfter:
-			// Rate limits do not use up attempts; long waits hand the job back.
-			retry = a.waitInline(ctx, err)
-			attempt--
+			// Rate limits do not use up tries, but their waits are bounded;
+			// long ones hand the job back.
+			if rateWaits++; rateWaits <= maxRateWaits && a.waitInline(ctx, err) {
+				retry = true
+				tries = max(tries-1, 0)
+			}
 		case OutcomeRetry:
-			retry = attempt < a.cfg.Attempts && sleep(ctx, time.Duration(attempt)*time.Second) == nil
+			retry = tries < a.cfg.Attempts && sleep(ctx, time.Duration(tries)*time.Second) == nil
 		}
 		if !retry || ctx.Err() != nil {
-			if ctx.Err() == nil {
-				log.Warn("artifact not archived", "attempt", attempt, "err", err)
-			}
-			rec.Status, rec.Error, rec.err = StatusFailed, err.Error(), err
-			a.m.artifacts.WithLabelValues("failed").Inc()
-			return rec
+			return fail(err, max(tries, 1))
 		}
-		log.Warn("artifact transfer failed, retrying", "attempt", attempt, "err", err)
+		log.Warn("artifact transfer failed, retrying", "try", tries, "err", err)
 	}
+}
+
+// leasePoll is how often a waiting worker checks an artifact that another
+// worker is transferring.
+func (a *Archiver) leasePoll() time.Duration {
+	return min(max(a.cfg.LeaseTTL/8, time.Second), 5*time.Second)
+}
+
+// transferHeld transfers the artifact while holding its lease, renewing it
+// in the background. If the lease is lost the transfer is cancelled and the
+// error wraps ErrLeaseLost. The lease is released at the end.
+func (a *Archiver) transferHeld(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, held *lease, log *slog.Logger) (ArtifactRecord, bool, error) {
+	tctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	kctx, stopKeep := context.WithCancel(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		held.keep(kctx, func(err error) { cancel(fmt.Errorf("%w: %v", ErrLeaseLost, err)) })
+	}()
+	out, skipped, err := a.transfer(tctx, gh, ev, l, r, log)
+	stopKeep()
+	<-kept
+	if cause := context.Cause(tctx); err != nil && ctx.Err() == nil && errors.Is(cause, ErrLeaseLost) {
+		return out, skipped, cause
+	}
+	if rerr := held.release(ctx); rerr != nil {
+		log.Warn("releasing the artifact's lease failed; it expires on its own", "err", rerr)
+	}
+	return out, skipped, err
+}
+
+// existing records the artifact if a verified copy is already in the
+// store.
+func (a *Archiver) existing(ctx context.Context, l Layout, r RemoteArtifact) (ArtifactRecord, bool, error) {
+	prefix := l.ArtifactPrefix(r.ID)
+	found, err := a.cfg.Store.List(ctx, prefix)
+	if err != nil {
+		return ArtifactRecord{}, false, fmt.Errorf("archive: list %s: %w", prefix, err)
+	}
+	if len(found) == 0 {
+		return ArtifactRecord{}, false, nil
+	}
+	rec, err := a.recordExisting(ctx, r, found[0].Key)
+	return rec, err == nil, err
 }
 
 func failureReason(err error) string {
@@ -77,6 +179,8 @@ func failureReason(err error) string {
 		return "size_mismatch"
 	case errors.Is(err, ErrBadRedirect):
 		return "bad_redirect"
+	case errors.Is(err, ErrStalled):
+		return "stalled"
 	case o == OutcomeRetryAfter:
 		return "rate_limited"
 	case o == OutcomePermanent:
@@ -108,12 +212,7 @@ func baseRecord(r RemoteArtifact) ArtifactRecord {
 // transfer copies one artifact, or finds it already archived (skipped).
 func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) (ArtifactRecord, bool, error) {
 	prefix := l.ArtifactPrefix(r.ID)
-	existing, err := a.cfg.Store.List(ctx, prefix)
-	if err != nil {
-		return ArtifactRecord{}, false, fmt.Errorf("archive: list %s: %w", prefix, err)
-	}
-	if len(existing) > 0 {
-		rec, err := a.recordExisting(ctx, r, existing[0].Key)
+	if rec, found, err := a.existing(ctx, l, r); err != nil || found {
 		return rec, true, err
 	}
 
@@ -246,6 +345,12 @@ func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *events.RunCo
 		if ctx.Err() != nil {
 			return ObjectInfo{}, ctx.Err()
 		}
+		if errors.Is(perr, ErrUploadGone) {
+			// Someone aborted our upload: a worker that completed the
+			// object, or cleaned up after it. The object decides.
+			completed = true
+			return ObjectInfo{}, a.uploadGone(ctx, key, perr)
+		}
 		if resumes++; resumes > a.cfg.MaxResumes {
 			return ObjectInfo{}, fmt.Errorf("archive: artifact %d part %d after %d resumes: %w", r.ID, n, resumes-1, perr)
 		}
@@ -253,8 +358,12 @@ func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *events.RunCo
 			return ObjectInfo{}, fmt.Errorf("archive: restore hash state: %w", err)
 		}
 		dl.Body.Close()
-		log.Warn("part failed, resuming download at part boundary", "key", key, "part", n, "offset", off, "err", perr)
+		backoff := min(time.Duration(resumes)*time.Second, maxResumeBackoff)
+		log.Warn("part failed, resuming download at part boundary", "key", key, "part", n, "offset", off, "retry_in", backoff, "err", perr)
 		a.m.resumes.Inc()
+		if err := sleep(ctx, backoff); err != nil {
+			return ObjectInfo{}, err
+		}
 		if dl, err = a.reopen(ctx, gh, ev, r, off, length); err != nil {
 			return ObjectInfo{}, err
 		}
@@ -269,10 +378,23 @@ func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *events.RunCo
 			completed = true // Complete aborted it already.
 			return ObjectInfo{}, err
 		}
+		if errors.Is(err, ErrUploadGone) {
+			completed = true
+			return ObjectInfo{}, a.uploadGone(ctx, key, err)
+		}
 		return ObjectInfo{}, fmt.Errorf("archive: complete %s: %w", key, err)
 	}
 	completed = true
 	return info, nil
+}
+
+// uploadGone maps a multipart upload that vanished under us: ErrExists if
+// the object is now complete at key (record it), else a retryable error.
+func (a *Archiver) uploadGone(ctx context.Context, key string, err error) error {
+	if _, serr := a.cfg.Store.Stat(ctx, key); serr == nil {
+		return fmt.Errorf("archive: %s completed by another writer: %w", key, ErrExists)
+	}
+	return fmt.Errorf("archive: upload %s: %w", key, err)
 }
 
 // reopen resumes a download at offset with a fresh redirect URL. A blob host

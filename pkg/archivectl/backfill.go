@@ -396,7 +396,7 @@ func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t bac
 	l := archive.Layout{Owner: t.repo.Owner, Repo: t.repo.Name, RunID: runID}
 	m, err := readManifest(ctx, b.st, l.ManifestKey(r.RunAttempt))
 	switch {
-	case err == nil && m.Complete(false):
+	case err == nil && m.Done(false):
 		r.Result, r.Reason = resultSkipped, fmt.Sprintf("attempt %d's manifest is complete without these artifacts; the worker would skip it", r.RunAttempt)
 		return r
 	case err != nil && !errors.Is(err, archive.ErrNotFound):

@@ -183,7 +183,7 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, op
 	if err := ctx.Err(); err != nil {
 		return sidecar{}, err
 	}
-	if err := s.commit(key, tmp, sc, opts.IfAbsent, newDir); err != nil {
+	if err := s.commit(key, tmp, sc, opts, newDir); err != nil {
 		return sidecar{}, err
 	}
 	committed = true
@@ -193,6 +193,9 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader, size int64, op
 func checkArgs(key string, size int64, opts archive.PutOptions) error {
 	if err := validateKey(key); err != nil {
 		return err
+	}
+	if opts.IfAbsent && opts.IfMatch != "" {
+		return errors.New("IfAbsent and IfMatch are exclusive")
 	}
 	if size < 0 {
 		return fmt.Errorf("negative size %d", size)
@@ -246,7 +249,7 @@ func syncStat(f *os.File) (fs.FileInfo, error) {
 // syncs the directory (and its parents if newDir). The object exists once
 // its data file does, so readers never see it without its sidecar; a crash
 // between the renames leaves a sidecar that Stat ignores.
-func (s *Store) commit(key, tmp string, sc sidecar, ifAbsent, newDir bool) (err error) {
+func (s *Store) commit(key, tmp string, sc sidecar, opts archive.PutOptions, newDir bool) (err error) {
 	dir, _ := path.Split(key)
 	b, err := json.Marshal(sc)
 	if err != nil {
@@ -278,18 +281,23 @@ func (s *Store) commit(key, tmp string, sc sidecar, ifAbsent, newDir bool) (err 
 	}
 	defer unlock()
 	if _, err := s.root.Lstat(tmp); err != nil {
-		// CreateUpload of the same key removed it: this upload was aborted.
-		return fmt.Errorf("upload was aborted: %w", err)
+		// Removed as stale, or after another upload completed the key.
+		return fmt.Errorf("%w: %w", archive.ErrUploadGone, err)
 	}
 	if fi, err := s.root.Lstat(key); err == nil {
 		if fi.IsDir() {
 			return fmt.Errorf("key is a directory holding other keys")
 		}
-		if ifAbsent {
+		if opts.IfAbsent {
 			return archive.ErrExists
+		}
+		if opts.IfMatch != "" && s.info(key, fi, true).ETag != opts.IfMatch {
+			return archive.ErrConflict
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return err
+	} else if opts.IfMatch != "" {
+		return archive.ErrConflict
 	}
 	if err := s.root.Rename(metaTmp, metaPath(key)); err != nil {
 		return fmt.Errorf("rename metadata: %w", err)

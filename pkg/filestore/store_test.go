@@ -164,7 +164,7 @@ func TestParseDestination(t *testing.T) {
 
 func TestSharedDirectoryBetweenStores(t *testing.T) {
 	// Two stores on one directory (two processes in production) honour each
-	// other's create-only writes and stale uploads.
+	// other's create-only writes and live uploads.
 	a, dir := setup(t)
 	b, err := filestore.New(filestore.Config{Dir: dir})
 	if err != nil {
@@ -184,12 +184,18 @@ func TestSharedDirectoryBetweenStores(t *testing.T) {
 	if err := up.WritePart(t.Context(), 1, bytes.NewReader([]byte("a")), 1); err != nil {
 		t.Fatal(err)
 	}
-	up2, err := b.CreateUpload(t.Context(), "u", archive.PutOptions{})
+	up2, err := b.CreateUpload(t.Context(), "u", archive.PutOptions{IfAbsent: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer up2.Abort(t.Context())
-	if _, err := up.Complete(t.Context()); err == nil {
-		t.Error("an upload aborted by another store's CreateUpload completed")
+	if err := up2.WritePart(t.Context(), 1, bytes.NewReader([]byte("b")), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Complete(t.Context()); err != nil {
+		t.Fatalf("a live upload failed after another store's CreateUpload at its key: %v", err)
+	}
+	if _, err := up2.Complete(t.Context()); !errors.Is(err, archive.ErrExists) {
+		t.Fatalf("second store's create-only Complete: %v, want ErrExists", err)
 	}
 }

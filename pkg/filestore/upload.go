@@ -16,6 +16,7 @@ import (
 	"path"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 )
@@ -30,9 +31,11 @@ func uploadPrefix(name string) string {
 	return ".upload-" + hex.EncodeToString(sum[:6]) + "-"
 }
 
-// CreateUpload starts an upload into a hidden temporary file next to key,
-// after removing the temporary files of other uploads at the same key (left
-// by a crashed writer, or still running in another one, which then fails).
+// CreateUpload starts an upload into a hidden temporary file next to key.
+// It removes only the temporary files of other uploads at the same key that
+// have not been written to for StaleUploadAge (left by a crashed writer):
+// a live upload of another writer is never disturbed. A successful Complete
+// removes the others at its key.
 func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOptions) (archive.Upload, error) {
 	u, err := s.createUpload(ctx, key, opts)
 	if err != nil {
@@ -53,7 +56,7 @@ func (s *Store) createUpload(ctx context.Context, key string, opts archive.PutOp
 	if err != nil {
 		return nil, err
 	}
-	if err := s.removeStale(dir, uploadPrefix(name)); err != nil {
+	if err := s.removeStale(dir, uploadPrefix(name), StaleUploadAge); err != nil {
 		return nil, err
 	}
 	tmp, f, err := s.createTemp(dir, uploadPrefix(name))
@@ -70,9 +73,15 @@ func (s *Store) createUpload(ctx context.Context, key string, opts archive.PutOp
 	return &Upload{s: s, key: key, tmp: tmp, f: f, opts: opts, newDir: newDir, hash: h, states: [][]byte{st}}, nil
 }
 
-// removeStale removes the upload files in dir whose names start with
-// prefix, under the store lock.
-func (s *Store) removeStale(dir, prefix string) error {
+// StaleUploadAge is how long an upload's temporary file must have gone
+// unwritten before CreateUpload of the same key removes it (MinIO cleans
+// stale multipart uploads after the same 24 h).
+const StaleUploadAge = 24 * time.Hour
+
+// removeStale removes the upload files in dir whose names start with prefix
+// and that were last written more than olderThan ago (all with 0), under
+// the store lock.
+func (s *Store) removeStale(dir, prefix string, olderThan time.Duration) error {
 	unlock, err := s.lock()
 	if err != nil {
 		return err
@@ -85,6 +94,12 @@ func (s *Store) removeStale(dir, prefix string) error {
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Name(), prefix) {
 			continue
+		}
+		if olderThan > 0 {
+			fi, err := e.Info()
+			if err != nil || time.Since(fi.ModTime()) < olderThan {
+				continue
+			}
 		}
 		if err := s.root.Remove(dir + e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove stale upload: %w", err)
@@ -226,14 +241,26 @@ func (u *Upload) complete(ctx context.Context) (archive.ObjectInfo, error) {
 		SHA256:      hex.EncodeToString(sum),
 		Inode:       inode(fi),
 	}
-	if err := u.s.commit(u.key, u.tmp, sc, u.opts.IfAbsent, u.newDir); err != nil {
+	if err := u.s.commit(u.key, u.tmp, sc, u.opts, u.newDir); err != nil {
 		if errors.Is(err, archive.ErrExists) {
 			return archive.ObjectInfo{}, errors.Join(err, u.abortLocked())
+		}
+		if errors.Is(err, archive.ErrUploadGone) {
+			u.done = true
+			u.f.Close()
+			if _, serr := u.s.statFile(u.key); serr == nil && u.opts.IfAbsent {
+				return archive.ObjectInfo{}, fmt.Errorf("%w (%w)", archive.ErrExists, err)
+			}
 		}
 		return archive.ObjectInfo{}, err
 	}
 	u.done = true
 	u.f.Close()
+	// The key is complete: other uploads at it can only fail now.
+	dir, name := path.Split(u.key)
+	if err := u.s.removeStale(dir, uploadPrefix(name), 0); err != nil {
+		u.s.log.Warn("removing other uploads after complete", "key", u.key, "err", err)
+	}
 	return sc.info(u.key), nil
 }
 

@@ -112,7 +112,8 @@ func streaming(o *s3.Options) {
 // single PUT). With opts.SHA256 the digest is checked twice: locally before
 // the last byte is sent, and by the server (x-amz-checksum-sha256); a
 // mismatch returns a *[ChecksumError]. With opts.IfAbsent an existing key
-// returns [archive.ErrExists]; if the outcome of such a write is unknown (the
+// returns [archive.ErrExists]; with opts.IfMatch an object that changed or
+// is missing returns [archive.ErrConflict]; if the outcome of such a write is unknown (the
 // connection broke, which is how some servers answer a losing conditional
 // write), Put asks HeadObject and returns ErrExists if the key exists.
 // A reader that yields fewer or more than size bytes or fails, a cancelled
@@ -146,8 +147,14 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if len(opts.SHA256) > 0 {
 		in.ChecksumSHA256 = aws.String(base64.StdEncoding.EncodeToString(opts.SHA256))
 	}
+	if opts.IfAbsent && opts.IfMatch != "" {
+		return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: IfAbsent and IfMatch are exclusive", full)
+	}
 	if opts.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
+	}
+	if opts.IfMatch != "" {
+		in.IfMatch = aws.String(`"` + opts.IfMatch + `"`)
 	}
 	if size == 0 {
 		// The HTTP client never reads an empty body: check it here.
@@ -178,6 +185,9 @@ func (s *Store) putError(ctx context.Context, full string, opts archive.PutOptio
 	}
 	status := httpStatus(err)
 	switch {
+	case opts.IfMatch != "" && (status == http.StatusPreconditionFailed || status == http.StatusNotFound):
+		// Changed since it was read (412), or deleted (AWS answers 404).
+		return fmt.Errorf("s3store: put object %s: %w (%v)", full, archive.ErrConflict, err)
 	case status == http.StatusPreconditionFailed:
 		return fmt.Errorf("s3store: put object %s: %w", full, archive.ErrExists)
 	case status == http.StatusBadRequest && len(opts.SHA256) > 0 && isChecksumCode(err):

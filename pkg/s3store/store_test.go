@@ -10,12 +10,12 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
@@ -75,11 +75,11 @@ func listUploads(t *testing.T, st *s3store.Store, prefix string) []string {
 	return ids
 }
 
-func TestCreateUploadAbortsStaleUpload(t *testing.T) {
+func TestCreateUploadKeepsOtherUploadsUntilComplete(t *testing.T) {
 	srv := testserver.MinIO(t)
 	st := newStore(t, srv, "p")
 	full := st.ObjectKey("runs/1/a.zip")
-	// Two uploads left by crashed workers at the same key...
+	// Two uploads at the same key (crashed workers, or live ones)...
 	for range 2 {
 		if _, err := st.Client().CreateMultipartUpload(t.Context(), &s3.CreateMultipartUploadInput{Bucket: aws.String(st.Bucket()), Key: &full}); err != nil {
 			t.Fatal(err)
@@ -98,9 +98,9 @@ func TestCreateUploadAbortsStaleUpload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mine := up.(*s3store.Upload).UploadID()
-	if got := listUploads(t, st, full); !slices.Equal(got, []string{full + " " + mine}) {
-		t.Fatalf("uploads after CreateUpload = %q, want only the new one %q", got, mine)
+	// ...are left alone by CreateUpload: they may belong to a live worker.
+	if got := listUploads(t, st, full); len(got) != 3 {
+		t.Fatalf("uploads after CreateUpload = %q, want the 2 others and ours", got)
 	}
 	if got := listUploads(t, st, otherKey); len(got) != 1 {
 		t.Errorf("upload at another key = %q, want it kept", got)
@@ -139,11 +139,32 @@ func TestAbortLeavesNoUpload(t *testing.T) {
 	if got := listUploads(t, st, "k"); len(got) != 0 {
 		t.Errorf("uploads after Abort = %q, want none", got)
 	}
-	// An upload the server no longer knows is aborted already.
+	// An upload the server no longer knows is aborted already: the server
+	// answers a raw abort of it with success or 404 NoSuchUpload...
 	if _, err := st.Client().AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{
 		Bucket: aws.String(st.Bucket()), Key: aws.String("k"), UploadId: aws.String(up.(*s3store.Upload).UploadID()),
 	}); err != nil {
-		t.Logf("raw abort of an aborted upload: %v (the store treats 404 as done)", err)
+		var re *awshttp.ResponseError
+		if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusNotFound {
+			t.Fatalf("raw abort of an aborted upload: %v, want success or 404 NoSuchUpload", err)
+		}
+	}
+	// ...and the store treats that 404 as done: aborting an upload that was
+	// aborted behind its back (a lifecycle rule, another process) succeeds.
+	up2, err := st.CreateUpload(t.Context(), "k2", archive.PutOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Client().AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(st.Bucket()), Key: aws.String("k2"), UploadId: aws.String(up2.(*s3store.Upload).UploadID()),
+	}); err != nil {
+		t.Fatalf("raw abort: %v", err)
+	}
+	if err := up2.Abort(t.Context()); err != nil {
+		t.Errorf("Abort of an upload the server no longer knows: %v, want nil (404 is done)", err)
+	}
+	if got := listUploads(t, st, "k2"); len(got) != 0 {
+		t.Errorf("uploads after Abort = %q, want none", got)
 	}
 }
 
@@ -345,7 +366,8 @@ func TestServerRestart(t *testing.T) {
 	if err != nil || info.Size != 4 {
 		t.Fatalf("Stat after restart = %+v, %v", info, err)
 	}
-	// The exact-key listing still finds the stale upload after the restart.
+	// The exact-key listing still finds the stale upload after the restart,
+	// so a completed upload at its key removes it.
 	if got := listUploads(t, st, "stale"); len(got) != 1 {
 		t.Fatalf("uploads at the stale key after restart = %q, want 1", got)
 	}
@@ -354,8 +376,14 @@ func TestServerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer up.Abort(t.Context())
-	if got := listUploads(t, st, "stale"); !slices.Equal(got, []string{"stale " + up.(*s3store.Upload).UploadID()}) {
-		t.Errorf("uploads after CreateUpload = %q, want only the new one", got)
+	if err := up.WritePart(t.Context(), 1, bytes.NewReader([]byte("y")), 1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := up.Complete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := listUploads(t, st, "stale"); len(got) != 0 {
+		t.Errorf("uploads after Complete = %q, want none", got)
 	}
 }
 

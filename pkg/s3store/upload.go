@@ -26,10 +26,9 @@ const maxParts = 10000
 
 var _ archive.Upload = (*Upload)(nil)
 
-// CreateUpload starts a multipart upload at key. Incomplete uploads at the
-// same key (left by a crashed worker, or still running in another one, which
-// then fails) are aborted first: they are found by ListMultipartUploads with
-// the exact key as prefix, the one query MinIO, AWS and versitygw agree on.
+// CreateUpload starts a multipart upload at key. It never aborts other
+// uploads at the key, which may belong to a live worker; orphans are
+// removed after a Complete at the key succeeds.
 func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOptions) (archive.Upload, error) {
 	if err := validateKey(key); err != nil {
 		return nil, fmt.Errorf("s3store: create multipart upload %s: %w", key, err)
@@ -37,9 +36,6 @@ func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOp
 	full := s.ObjectKey(key)
 	if n := len(opts.SHA256); n != 0 && n != sha256.Size {
 		return nil, fmt.Errorf("s3store: create multipart upload %s: SHA256 has %d bytes, want %d", full, n, sha256.Size)
-	}
-	if err := s.abortStale(ctx, full); err != nil {
-		return nil, err
 	}
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:       &s.bucket,
@@ -72,7 +68,11 @@ func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOp
 	return u, nil
 }
 
-// abortStale aborts every incomplete multipart upload of exactly full.
+// abortStale aborts every incomplete multipart upload of exactly full. It
+// runs only once an object is complete at full: uploads still open there
+// can only end in a 412 or as orphans. They are found by
+// ListMultipartUploads with the exact key as prefix, the one query MinIO, AWS
+// and versitygw agree on.
 func (s *Store) abortStale(ctx context.Context, full string) error {
 	p := s3.NewListMultipartUploadsPaginator(s.client, &s3.ListMultipartUploadsInput{Bucket: &s.bucket, Prefix: &full})
 	for p.HasMorePages() {
@@ -172,6 +172,11 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		if u.hash != nil {
 			_ = u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1])
 		}
+		if httpStatus(err) == http.StatusNotFound {
+			// NoSuchUpload: another writer aborted or completed it.
+			u.done = true
+			err = fmt.Errorf("%w (%v)", archive.ErrUploadGone, err)
+		}
 		return fmt.Errorf("s3store: upload part %d of %s: %w", n, u.full, err)
 	}
 	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(n))})
@@ -228,6 +233,15 @@ func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
 		if !exists && httpStatus(err) == 0 && u.opts.IfAbsent && ctx.Err() == nil {
 			_, herr := u.s.head(ctx, u.full)
 			exists = herr == nil
+		}
+		if !exists && httpStatus(err) == http.StatusNotFound {
+			// NoSuchUpload: someone aborted it (or it completed and the
+			// answer was lost). The object's existence decides.
+			u.done = true
+			if _, herr := u.s.head(ctx, u.full); herr == nil && u.opts.IfAbsent {
+				return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: %w (%v)", u.full, archive.ErrExists, err)
+			}
+			return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: %w (%v)", u.full, archive.ErrUploadGone, err)
 		}
 		if exists {
 			err = fmt.Errorf("%w (%v)", archive.ErrExists, err)

@@ -45,6 +45,8 @@ func Run(t *testing.T, newStore func(t *testing.T) archive.Store) {
 		{"PutIfAbsentNew", testPutIfAbsentNew},
 		{"PutIfAbsentExisting", testPutIfAbsentExisting},
 		{"PutIfAbsentConcurrent", testPutIfAbsentConcurrent},
+		{"PutIfMatch", testPutIfMatch},
+		{"PutIfMatchConcurrent", testPutIfMatchConcurrent},
 		{"PutShortReader", testPutShortReader},
 		{"PutLongReader", testPutLongReader},
 		{"PutEndlessReader", testPutEndlessReader},
@@ -69,7 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) archive.Store) {
 		{"MultipartCancelled", testMultipartCancelled},
 		{"MultipartIfAbsentExisting", testMultipartIfAbsentExisting},
 		{"MultipartAbortAfterComplete", testMultipartAbortAfterComplete},
-		{"MultipartStaleUploadAborted", testMultipartStale},
+		{"MultipartConcurrentUploads", testMultipartConcurrent},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -704,27 +706,91 @@ func testMultipartAbortAfterComplete(t *testing.T, st archive.Store) {
 	assertContent(t, st, "done", data)
 }
 
-func testMultipartStale(t *testing.T, st archive.Store) {
-	// A crashed worker's upload...
-	stale := mustCreate(t, st, "retry", archive.PutOptions{})
-	if err := stale.WritePart(t.Context(), 1, NewPattern(40, PartSize), PartSize); err != nil {
-		t.Fatalf("stale WritePart: %v", err)
-	}
-	// ...is aborted when the job runs again.
+func testMultipartConcurrent(t *testing.T, st archive.Store) {
+	// A live upload of another worker at the same key...
 	data := PatternBytes(41, PartSize+MiB)
-	up := mustCreate(t, st, "retry", archive.PutOptions{IfAbsent: true})
-	writeParts(t, up, data)
-	if _, err := up.Complete(t.Context()); err != nil {
-		t.Fatalf("Complete: %v", err)
+	live := mustCreate(t, st, "same", archive.PutOptions{IfAbsent: true})
+	if err := live.WritePart(t.Context(), 1, bytes.NewReader(data[:PartSize]), PartSize); err != nil {
+		t.Fatalf("live WritePart 1: %v", err)
 	}
-	if _, err := stale.Complete(t.Context()); err == nil {
-		t.Error("the stale upload completed after a new upload at its key aborted it")
+	// ...survives a second CreateUpload at the key.
+	second := mustCreate(t, st, "same", archive.PutOptions{IfAbsent: true})
+	if err := second.WritePart(t.Context(), 1, NewPattern(40, PartSize), PartSize); err != nil {
+		t.Fatalf("second WritePart 1: %v", err)
 	}
-	if err := stale.Abort(t.Context()); err != nil {
-		t.Errorf("Abort of the stale upload: %v", err)
+	if err := live.WritePart(t.Context(), 2, bytes.NewReader(data[PartSize:]), MiB); err != nil {
+		t.Fatalf("live WritePart 2 after a second CreateUpload at its key: %v", err)
 	}
-	assertContent(t, st, "retry", data)
-	if got := keys(mustList(t, st, "")); !slices.Equal(got, []string{"retry"}) {
-		t.Errorf("List = %q, want [retry]", got)
+	if _, err := live.Complete(t.Context()); err != nil {
+		t.Fatalf("live Complete after a second CreateUpload at its key: %v", err)
 	}
+	// The second one can only lose now: its upload is gone, or its
+	// create-only Complete finds the object.
+	werr := second.WritePart(t.Context(), 2, NewPattern(42, MiB), MiB)
+	if werr != nil && !errors.Is(werr, archive.ErrUploadGone) {
+		t.Errorf("second WritePart after the key completed: %v, want nil or ErrUploadGone", werr)
+	}
+	if werr == nil {
+		if _, err := second.Complete(t.Context()); !errors.Is(err, archive.ErrExists) && !errors.Is(err, archive.ErrUploadGone) {
+			t.Errorf("second Complete: %v, want ErrExists or ErrUploadGone", err)
+		}
+	}
+	if err := second.Abort(t.Context()); err != nil {
+		t.Errorf("Abort of the losing upload: %v", err)
+	}
+	assertContent(t, st, "same", data)
+	if got := keys(mustList(t, st, "")); !slices.Equal(got, []string{"same"}) {
+		t.Errorf("List = %q, want [same]", got)
+	}
+}
+
+func testPutIfMatch(t *testing.T, st archive.Store) {
+	if _, err := st.Put(t.Context(), "m", bytes.NewReader([]byte("x")), 1, archive.PutOptions{IfMatch: "0123abcd"}); !errors.Is(err, archive.ErrConflict) {
+		t.Fatalf("Put(IfMatch) of a missing key: %v, want ErrConflict", err)
+	}
+	assertEmpty(t, st, "m")
+	v1 := mustPut(t, st, "m", []byte("one"), archive.PutOptions{IfAbsent: true})
+	if got := mustStat(t, st, "m").ETag; got != v1.ETag {
+		t.Fatalf("Stat ETag %q, Put returned %q", got, v1.ETag)
+	}
+	v2 := mustPut(t, st, "m", []byte("two"), archive.PutOptions{IfMatch: v1.ETag})
+	if v2.ETag == v1.ETag {
+		t.Fatalf("ETag unchanged after a replace: %q", v2.ETag)
+	}
+	if _, err := st.Put(t.Context(), "m", bytes.NewReader([]byte("three")), 5, archive.PutOptions{IfMatch: v1.ETag}); !errors.Is(err, archive.ErrConflict) {
+		t.Fatalf("Put(IfMatch) with a stale ETag: %v, want ErrConflict", err)
+	}
+	assertContent(t, st, "m", []byte("two"))
+	if _, err := st.Put(t.Context(), "m", bytes.NewReader([]byte("x")), 1, archive.PutOptions{IfAbsent: true, IfMatch: v2.ETag}); err == nil {
+		t.Error("Put with both IfAbsent and IfMatch succeeded")
+	}
+}
+
+func testPutIfMatchConcurrent(t *testing.T, st archive.Store) {
+	base := mustPut(t, st, "cas", []byte("base"), archive.PutOptions{})
+	const writers = 4
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			data := PatternBytes(uint64(200+i), 64<<10)
+			_, errs[i] = st.Put(t.Context(), "cas", bytes.NewReader(data), int64(len(data)), archive.PutOptions{IfMatch: base.ETag})
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, err := range errs {
+		switch {
+		case err == nil && winner == -1:
+			winner = i
+		case err == nil:
+			t.Errorf("writers %d and %d both replaced the same version", winner, i)
+		case !errors.Is(err, archive.ErrConflict):
+			t.Errorf("writer %d: error = %v, want nil or ErrConflict", i, err)
+		}
+	}
+	if winner == -1 {
+		t.Fatalf("no writer replaced the key: %v", errs)
+	}
+	assertContent(t, st, "cas", PatternBytes(uint64(200+winner), 64<<10))
 }
