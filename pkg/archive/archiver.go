@@ -65,9 +65,9 @@ type Config struct {
 	// delivery (default 2 h).
 	MaxLeaseWait time.Duration
 	// Holder names this worker in leases (default host/pid/random).
-	Holder string
-	Logger       *slog.Logger
-	Metrics      *Metrics
+	Holder  string
+	Logger  *slog.Logger
+	Metrics *Metrics
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
