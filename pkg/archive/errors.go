@@ -22,7 +22,9 @@ var (
 	// written with "failed" entries).
 	ErrIncomplete = errors.New("run not completely archived")
 	// ErrBadRedirect: GitHub redirected the download somewhere the archiver
-	// refuses to go (not https, credentials in the URL, host not allowed).
+	// refuses to go (not https, credentials in the URL, host not allowed, a
+	// non-public address after DNS resolution), or an API response
+	// redirected to another host (which would receive the token).
 	ErrBadRedirect = errors.New("refused download redirect")
 	// ErrStalled: a download delivered no byte for the stall timeout. It is
 	// a transient transfer error, retried with backoff, never a shutdown:

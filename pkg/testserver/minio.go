@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -140,7 +141,7 @@ func MinIO(t testing.TB, opts ...MinIOOption) *MinIOServer {
 }
 
 // Start starts the server (again) on the same port and data directory and
-// waits until GET /minio/health/live answers 200. It does nothing if the
+// waits until it serves requests (see minioReady). It does nothing if the
 // server is running. Call it from the test's goroutine: it fails the test.
 func (s *MinIOServer) Start() {
 	s.t.Helper()
@@ -171,11 +172,36 @@ func (s *MinIOServer) Start() {
 		s.t.Fatalf("testserver: minio: %v", err)
 	}
 	probe := &http.Client{Transport: s.client.GetTransport(), Timeout: 2 * time.Second}
-	if err := p.waitReady(s.t.Context(), httpReady(probe, s.Endpoint+"/minio/health/live")); err != nil {
+	if err := p.waitReady(s.t.Context(), minioReady(probe, s.Endpoint)); err != nil {
 		p.stop(syscall.SIGKILL, 0)
 		s.t.Fatalf("testserver: minio %s (%s): %v\n--- minio log ---\n%s", s.Endpoint, s.bin, err, p.logTail())
 	}
 	s.proc = p
+}
+
+// minioReady answers nil once MinIO serves S3 requests. Its health
+// endpoints answer 200 before the object layer is initialised, marking
+// that state only with "x-minio-server-status: offline" (requests then get
+// 503 XMinioServerNotInitialized), so the header is checked too.
+func minioReady(client *http.Client, endpoint string) func(context.Context) error {
+	return func(ctx context.Context) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+"/minio/health/ready", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s/minio/health/ready: %s", endpoint, resp.Status)
+		}
+		if st := resp.Header.Get("X-Minio-Server-Status"); st == "offline" {
+			return fmt.Errorf("minio is up but not initialised yet (x-minio-server-status: %s)", st)
+		}
+		return nil
+	}
 }
 
 // Stop kills the server, as a crash would, and waits for it to exit. The

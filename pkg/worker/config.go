@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
 )
@@ -37,6 +38,10 @@ type ServiceConfig struct {
 	DownloadHosts []string
 	MetricsAddr   string
 	ShutdownGrace time.Duration
+	// Heartbeat is the interval of in-progress acks (0: AckWait/4).
+	Heartbeat    time.Duration
+	LeaseTTL     time.Duration
+	StallTimeout time.Duration
 	LogLevel      string
 	LogFormat     string
 }
@@ -56,10 +61,13 @@ var Env = [][2]string{
 	{"ARCHIVER_EMPTY_LIST_WAIT", "retry an empty artifact list this long after the event (default 2m)"},
 	{"ARCHIVER_DELETE_FROM_GITHUB", "delete verified artifacts from GitHub after the manifest is written (default false)"},
 	{"ARCHIVER_DELETE_DRY_RUN", "log what would be deleted instead of deleting (default false)"},
-	{"ARCHIVER_ALLOW_HTTP_DOWNLOADS", "accept http:// download redirects, for simulators only (default false)"},
+	{"ARCHIVER_ALLOW_HTTP_DOWNLOADS", "accept http:// download URLs and non-public download addresses (loopback, private, link-local), for simulators only (default false)"},
 	{"ARCHIVER_DOWNLOAD_HOSTS", "comma-separated allowed redirect hosts, .suffix for subdomains (default any https host)"},
 	{"ARCHIVER_METRICS_ADDR", "address of /metrics, /healthz, /readyz (default :9090)"},
 	{"ARCHIVER_SHUTDOWN_GRACE", "on SIGTERM, let in-flight runs finish this long, then hand them back (default 60s)"},
+	{"ARCHIVER_HEARTBEAT_INTERVAL", "how often a running job tells JetStream it is alive (default ARCHIVER_ACK_WAIT/4)"},
+	{"ARCHIVER_LEASE_TTL", "lifetime of an artifact's transfer lease, renewed every third of it; other workers wait for a live lease (default 2m)"},
+	{"ARCHIVER_STALL_TIMEOUT", "a download that delivers no byte this long is retried with backoff (default 60s)"},
 	{"ARCHIVER_LOG_LEVEL", "debug, info, warn, error (default info)"},
 	{"ARCHIVER_LOG_FORMAT", "json or text (default json)"},
 }
@@ -78,6 +86,8 @@ func ServiceConfigFromEnv(getenv func(string) string) (ServiceConfig, error) {
 		PartSize:      16 << 20,
 		EmptyListWait: 2 * time.Minute,
 		ShutdownGrace: 60 * time.Second,
+		LeaseTTL:      archive.DefaultLeaseTTL,
+		StallTimeout:  ghclient.DefaultStallTimeout,
 	}
 	var errs []error
 	p := parser{getenv: getenv, errs: &errs}
@@ -90,6 +100,9 @@ func ServiceConfigFromEnv(getenv func(string) string) (ServiceConfig, error) {
 	c.PartSize = int64(p.int("ARCHIVER_PART_SIZE", int(c.PartSize)))
 	c.EmptyListWait = p.duration("ARCHIVER_EMPTY_LIST_WAIT", c.EmptyListWait)
 	c.ShutdownGrace = p.duration("ARCHIVER_SHUTDOWN_GRACE", c.ShutdownGrace)
+	c.Heartbeat = p.duration("ARCHIVER_HEARTBEAT_INTERVAL", 0)
+	c.LeaseTTL = p.duration("ARCHIVER_LEASE_TTL", c.LeaseTTL)
+	c.StallTimeout = p.duration("ARCHIVER_STALL_TIMEOUT", c.StallTimeout)
 	c.AppID = int64(p.int("GITHUB_APP_ID", 0))
 	if hosts := getenv("ARCHIVER_DOWNLOAD_HOSTS"); hosts != "" {
 		for _, h := range strings.Split(hosts, ",") {
@@ -138,6 +151,12 @@ func (c ServiceConfig) Validate() error {
 		return fmt.Errorf("ARCHIVER_SHUTDOWN_GRACE=%s: must be positive", c.ShutdownGrace)
 	case c.ShutdownGrace >= c.Topology.AckWait*10:
 		return fmt.Errorf("ARCHIVER_SHUTDOWN_GRACE=%s: keep it under 10×ARCHIVER_ACK_WAIT (%s)", c.ShutdownGrace, c.Topology.AckWait)
+	case c.Heartbeat < 0:
+		return fmt.Errorf("ARCHIVER_HEARTBEAT_INTERVAL=%s: must not be negative", c.Heartbeat)
+	case c.LeaseTTL < 3*time.Second:
+		return fmt.Errorf("ARCHIVER_LEASE_TTL=%s: want at least 3s", c.LeaseTTL)
+	case c.StallTimeout < time.Second:
+		return fmt.Errorf("ARCHIVER_STALL_TIMEOUT=%s: want at least 1s", c.StallTimeout)
 	case c.LogFormat != "json" && c.LogFormat != "text":
 		return fmt.Errorf("ARCHIVER_LOG_FORMAT=%q: want json or text", c.LogFormat)
 	}

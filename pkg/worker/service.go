@@ -86,7 +86,8 @@ func Serve(ctx context.Context, cfg ServiceConfig, log *slog.Logger) error {
 	arch, err := archive.New(archive.Config{
 		Store:            store,
 		GitHub:           gh,
-		Downloader:       ghclient.NewDownloader(ghclient.DownloaderConfig{AllowHTTP: cfg.AllowHTTP, AllowedHosts: cfg.DownloadHosts}),
+		Downloader:       ghclient.NewDownloader(ghclient.DownloaderConfig{AllowHTTP: cfg.AllowHTTP, AllowedHosts: cfg.DownloadHosts, StallTimeout: cfg.StallTimeout}),
+		LeaseTTL:         cfg.LeaseTTL,
 		Concurrency:      cfg.Concurrency,
 		PartSize:         cfg.PartSize,
 		EmptyListWait:    cfg.EmptyListWait,
@@ -124,7 +125,7 @@ func Serve(ctx context.Context, cfg ServiceConfig, log *slog.Logger) error {
 	if err := provision(ctx, js, cfg.Topology, log); err != nil {
 		return err
 	}
-	w, err := New(js, arch, Config{Topology: cfg.Topology, Slots: cfg.RunSlots, Logger: log, Registerer: reg})
+	w, err := New(js, arch, Config{Topology: cfg.Topology, Slots: cfg.RunSlots, Heartbeat: cfg.Heartbeat, Logger: log, Registerer: reg})
 	if err != nil {
 		return err
 	}

@@ -41,6 +41,11 @@ type Config struct {
 	FetchWait time.Duration
 	// MaxBackoff caps the retry delay of transient failures (default 10 min).
 	MaxBackoff time.Duration
+	// Heartbeat is how often a running job sends InProgress (default
+	// AckWait/4). Above AckWait, JetStream redelivers long jobs to another
+	// worker while they run; the archive is safe with that, but it wastes
+	// work.
+	Heartbeat time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -75,6 +80,7 @@ func New(js jetstream.JetStream, arch Archiver, cfg Config) (*Worker, error) {
 	cfg.Slots = cmp.Or(cfg.Slots, DefaultSlots)
 	cfg.FetchWait = cmp.Or(cfg.FetchWait, DefaultFetchWait)
 	cfg.MaxBackoff = cmp.Or(cfg.MaxBackoff, DefaultMaxBackoff)
+	cfg.Heartbeat = cmp.Or(cfg.Heartbeat, cfg.Topology.AckWait/4)
 	if cfg.Slots > cfg.Topology.MaxAckPending {
 		return nil, fmt.Errorf("worker: slots %d exceed the consumer's MaxAckPending %d", cfg.Slots, cfg.Topology.MaxAckPending)
 	}
@@ -206,9 +212,12 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	w.settle(msg, meta, ev, err, log)
 }
 
-// heartbeat tells JetStream the job is alive every AckWait/4.
+// heartbeat tells JetStream the job is alive every Config.Heartbeat.
 func (w *Worker) heartbeat(ctx context.Context, msg jetstream.Msg, log *slog.Logger) {
-	t := time.NewTicker(w.topo.AckWait / 4)
+	if w.cfg.Heartbeat >= w.topo.AckWait {
+		log.Warn("heartbeat interval is not below AckWait; the run can be redelivered while it runs", "heartbeat", w.cfg.Heartbeat, "ack_wait", w.topo.AckWait)
+	}
+	t := time.NewTicker(w.cfg.Heartbeat)
 	defer t.Stop()
 	for {
 		select {
@@ -222,7 +231,14 @@ func (w *Worker) heartbeat(ctx context.Context, msg jetstream.Msg, log *slog.Log
 	}
 }
 
-// settle maps the job's outcome to exactly one JetStream action.
+// settle maps the job's outcome to exactly one JetStream action:
+//   - success: DoubleAck;
+//   - a permanent failure: dead-letter (the manifest, if any, is written);
+//   - the last delivery, whatever else went wrong (shutdown included, as
+//     JetStream would not redeliver a Nak): dead-letter with the error;
+//   - shutdown (only when the worker's own job context ended): Nak at once;
+//   - a rate limit: Nak until GitHub allows;
+//   - anything else: Nak with exponential backoff.
 func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *events.RunCompleted, err error, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -230,6 +246,11 @@ func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *even
 	outcome, at := archive.Classify(err)
 	if errors.Is(err, events.ErrBadEvent) {
 		outcome = archive.OutcomePermanent
+	}
+	if outcome == archive.OutcomeCanceled && w.jobsCtx.Err() == nil {
+		// A cancellation that is not ours (a library's internal timeout):
+		// a transient failure, not a shutdown.
+		outcome = archive.OutcomeRetry
 	}
 	switch {
 	case outcome == archive.OutcomeOK:
@@ -239,17 +260,21 @@ func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *even
 		}
 		w.m.jobs.WithLabelValues("archived").Inc()
 		log.Info("run archived")
+	case outcome == archive.OutcomePermanent:
+		// Permanent: no retry can succeed; keep a record, then remove.
+		w.deadLetter(ctx, msg, meta, ev, err, "permanent", log)
+	case final:
+		// MaxDeliver reached: JetStream will not deliver it again, so a Nak
+		// would lose it. The manifest records what failed.
+		if outcome == archive.OutcomeCanceled {
+			err = fmt.Errorf("worker: interrupted by shutdown on the last delivery: %w", err)
+		}
+		w.deadLetter(ctx, msg, meta, ev, err, "max_deliveries", log)
 	case outcome == archive.OutcomeCanceled:
 		// Shutdown: hand the run back at once for another pod.
 		_ = msg.Nak()
 		w.m.jobs.WithLabelValues("handed_back").Inc()
 		log.Info("run handed back on shutdown")
-	case outcome == archive.OutcomePermanent:
-		// Permanent: no retry can succeed; keep a record, then remove.
-		w.deadLetter(ctx, msg, meta, ev, err, "permanent", log)
-	case final:
-		// MaxDeliver reached: the manifest records what failed.
-		w.deadLetter(ctx, msg, meta, ev, err, "max_deliveries", log)
 	case outcome == archive.OutcomeRetryAfter:
 		// Rate limited or not ready yet: come back when GitHub allows.
 		d := max(time.Until(at), time.Second)
@@ -266,8 +291,8 @@ func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *even
 }
 
 func (w *Worker) backoff(delivered uint64) time.Duration {
-	d := time.Duration(float64(5*time.Second) * math.Pow(2, float64(delivered-1)))
-	return min(d, w.cfg.MaxBackoff)
+	d := time.Duration(float64(5*time.Second) * math.Pow(2, float64(max(delivered, 1)-1)))
+	return max(min(d, w.cfg.MaxBackoff), time.Second)
 }
 
 // deadLetter writes the event with its error to the DLQ stream, then Terms
