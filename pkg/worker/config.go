@@ -42,8 +42,8 @@ type ServiceConfig struct {
 	Heartbeat    time.Duration
 	LeaseTTL     time.Duration
 	StallTimeout time.Duration
-	LogLevel      string
-	LogFormat     string
+	LogLevel     string
+	LogFormat    string
 }
 
 // Env documents every variable the worker reads, with its default.

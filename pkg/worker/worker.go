@@ -45,7 +45,7 @@ type Config struct {
 	// AckWait/4). Above AckWait, JetStream redelivers long jobs to another
 	// worker while they run; the archive is safe with that, but it wastes
 	// work.
-	Heartbeat time.Duration
+	Heartbeat  time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
