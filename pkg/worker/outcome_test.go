@@ -123,4 +123,3 @@ func TestCancellationIsNotShutdown(t *testing.T) {
 		t.Error("a retried job was dead-lettered")
 	}
 }
-
