@@ -825,7 +825,7 @@ type dockerWorker struct {
 func (s *dockerStack) StartWorker() Worker {
 	s.t.Helper()
 	name := fmt.Sprintf("worker-%d", len(s.workers)+1)
-	env := s.cfg.workerEnv(s.natsURL, "http://"+aliasAPI+":"+simAPIPort+"/", aliasBlob, minioUser, minioSecret)
+	env := s.cfg.workerEnv(len(s.workers), s.natsURL, "http://"+aliasAPI+":"+simAPIPort+"/", aliasBlob, minioUser, minioSecret)
 	env["ARCHIVER_METRICS_ADDR"] = ":9090"
 	env["AWS_ENDPOINT_URL_S3"] = "http://" + aliasMinIO + ":9000"
 	nets := s.clientNetworks()

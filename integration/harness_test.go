@@ -41,7 +41,21 @@ type harness struct {
 
 	mu       sync.Mutex
 	sent     []sentDelivery
-	payloads map[int64][]byte
+	payloads map[runAttempt][]byte
+}
+
+// runAttempt names one attempt of a run.
+type runAttempt struct {
+	RunID   int64
+	Attempt int
+}
+
+// attemptOf returns run as its attempt n: what the delivery of that attempt
+// names (a run with Attempt N was re-run N-1 times, and each attempt has a
+// delivery and a manifest of its own).
+func attemptOf(run ghsim.Run, n int) ghsim.Run {
+	run.Attempt = n
+	return run
 }
 
 // sentDelivery is one POST to the webhook and its answer.
@@ -59,7 +73,7 @@ func newHarness(t *testing.T, s Stack, cfg StackConfig) *harness {
 		sim:      s.Sim(),
 		cfg:      cfg,
 		hc:       &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 32}, Timeout: 20 * time.Second},
-		payloads: map[int64][]byte{},
+		payloads: map[runAttempt][]byte{},
 	}
 	h.state = h.sim.State()
 	h.preparePayloads(h.state.Runs)
@@ -109,10 +123,10 @@ func newDeliveryID() string {
 // safe for concurrent use.
 func (h *harness) deliver(run ghsim.Run, deliveryID, hookID string) (int, bool) {
 	h.mu.Lock()
-	body, ok := h.payloads[run.ID]
+	body, ok := h.payloads[runAttempt{run.ID, run.Attempt}]
 	h.mu.Unlock()
 	if !ok {
-		h.t.Errorf("run %d: no payload prepared (call preparePayloads from the test goroutine)", run.ID)
+		h.t.Errorf("run %d attempt %d: no payload prepared (call preparePayloads from the test goroutine)", run.ID, run.Attempt)
 		return 0, false
 	}
 	req, err := http.NewRequestWithContext(h.t.Context(), http.MethodPost, h.s.WebhookURL(), bytes.NewReader(body))
@@ -215,20 +229,22 @@ func (h *harness) deliverAll(runs []ghsim.Run, parallel int, timeout time.Durati
 	return nil
 }
 
-// preparePayloads fetches the delivery bodies of runs from the simulator,
-// so that deliveries from other goroutines need not.
+// preparePayloads fetches the delivery bodies of runs (each of the
+// attempt it names) from the simulator, so that deliveries from other
+// goroutines need not.
 func (h *harness) preparePayloads(runs []ghsim.Run) {
 	h.t.Helper()
 	for _, r := range runs {
+		k := runAttempt{r.ID, r.Attempt}
 		h.mu.Lock()
-		_, ok := h.payloads[r.ID]
+		_, ok := h.payloads[k]
 		h.mu.Unlock()
 		if ok {
 			continue
 		}
 		body := h.sim.Payload(r, h.installationOf(r))
 		h.mu.Lock()
-		h.payloads[r.ID] = body
+		h.payloads[k] = body
 		h.mu.Unlock()
 	}
 }
@@ -329,6 +345,18 @@ type queueState struct {
 	Pending, AckPending     uint64 // of the worker consumer
 	DLQRecords, DLQAdvisory int    // dead-letter records and captured advisories
 	DLQKinds                []string
+	DLQ                     []deadLetter // the records, in stream order
+	// Delivered counts every delivery of the consumer, redeliveries
+	// included (its last delivered consumer sequence).
+	Delivered uint64
+}
+
+// deadLetter is one record of the dead-letter stream.
+type deadLetter struct {
+	RunID       int64
+	Attempt     int
+	Kind, Error string // events.HeaderErrorKind, events.HeaderError
+	Deliveries  string // events.HeaderDeliveries
 }
 
 // queue reads the run stream, the consumer and the dead-letter stream.
@@ -363,6 +391,7 @@ func (h *harness) queue(ctx context.Context) (queueState, error) {
 		return q, err
 	}
 	q.Pending, q.AckPending = ci.NumPending, uint64(ci.NumAckPending)
+	q.Delivered = ci.Delivered.Consumer
 	dlq, err := js.Stream(ctx, events.DefaultDeadLetter)
 	if err != nil {
 		return q, fmt.Errorf("stream %s: %w", events.DefaultDeadLetter, err)
@@ -385,6 +414,15 @@ func (h *harness) queue(ctx context.Context) (queueState, error) {
 		}
 		q.DLQRecords++
 		q.DLQKinds = append(q.DLQKinds, m.Header.Get(events.HeaderErrorKind)+": "+m.Header.Get(events.HeaderError))
+		dl := deadLetter{
+			Kind:       m.Header.Get(events.HeaderErrorKind),
+			Error:      m.Header.Get(events.HeaderError),
+			Deliveries: m.Header.Get(events.HeaderDeliveries),
+		}
+		if ev, err := events.DecodeRunCompleted(m.Data); err == nil {
+			dl.RunID, dl.Attempt = ev.WorkflowRun.ID, ev.WorkflowRun.RunAttempt
+		}
+		q.DLQ = append(q.DLQ, dl)
 	}
 	return q, nil
 }
@@ -404,6 +442,25 @@ func (h *harness) waitIdle(timeout time.Duration) queueState {
 		}
 		sleepCtx(h.t.Context(), 250*time.Millisecond)
 	}
+}
+
+// waitWorkersIdle waits until no live worker has a job in flight: a
+// worker whose run was redelivered elsewhere may still be working on it
+// (and settle it late) after the queue is idle.
+func (h *harness) waitWorkersIdle(timeout time.Duration) {
+	h.t.Helper()
+	h.eventually(timeout, "every worker to finish its jobs", func() bool {
+		for _, w := range h.s.Workers() {
+			if !w.Alive() {
+				continue
+			}
+			m, err := scrape(w.MetricsURL())
+			if err != nil || m.Get("archiver_jobs_in_flight") != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // eventually polls cond every 100 ms until it holds, failing the test

@@ -128,7 +128,7 @@ func (s *processStack) StartWorker() Worker {
 	s.t.Helper()
 	name := fmt.Sprintf("worker-%d", len(s.workers)+1)
 	addr := freeAddr(s.t)
-	env := s.cfg.workerEnv(s.nats.URL, s.sim.URL(), s.blobHost(), s.minio.AccessKey, s.minio.SecretKey)
+	env := s.cfg.workerEnv(len(s.workers), s.nats.URL, s.sim.URL(), s.blobHost(), s.minio.AccessKey, s.minio.SecretKey)
 	env["ARCHIVER_METRICS_ADDR"] = addr
 	env["AWS_ENDPOINT_URL_S3"] = s.minio.Endpoint
 	w := &processWorker{t: s.t, name: name, metrics: "http://" + addr + "/metrics"}

@@ -111,7 +111,8 @@ func (c *SimClient) SetRateLimit(installationID int64, remaining int, reset time
 	c.do(http.MethodPost, "/ratelimit", map[string]any{"installation_id": installationID, "remaining": remaining, "reset": reset}, nil)
 }
 
-// Payload renders the signed-ready workflow_run "completed" body of a run.
+// Payload renders the signed-ready workflow_run "completed" body of a run
+// attempt (run.Attempt: the latest, or an earlier one, see attempt).
 func (c *SimClient) Payload(run ghsim.Run, installationID int64) []byte {
 	c.t.Helper()
 	q := url.Values{
@@ -119,6 +120,7 @@ func (c *SimClient) Payload(run ghsim.Run, installationID int64) []byte {
 		"repo":            {run.Repo},
 		"run_id":          {strconv.FormatInt(run.ID, 10)},
 		"installation_id": {strconv.FormatInt(installationID, 10)},
+		"attempt":         {strconv.Itoa(run.Attempt)},
 	}
 	var b []byte
 	c.do(http.MethodGet, "/payload?"+q.Encode(), nil, &b)

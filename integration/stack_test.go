@@ -3,6 +3,7 @@
 package integration
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -106,6 +108,15 @@ type StackConfig struct {
 	Workers int
 	// WorkerEnv adds to (or overrides) every worker's environment.
 	WorkerEnv map[string]string
+	// PerWorkerEnv[i] adds to (or overrides) the environment of the i-th
+	// worker started (0-based, in start order), after WorkerEnv: one slow
+	// or crippled worker among normal ones.
+	PerWorkerEnv []map[string]string
+	// AckWait is the consumer's AckWait (default 10 s, the least the
+	// topology accepts), and MaxDeliver its deliveries before dead-letter
+	// (default the topology's); the webhook and the workers share both.
+	AckWait    time.Duration
+	MaxDeliver int
 	// NATSNodes is 1 (default) or 3: a JetStream cluster with R3 streams
 	// (docker mode only; eachMode runs such a test in docker mode alone).
 	NATSNodes int
@@ -123,9 +134,10 @@ const (
 	// MinIO (process mode uses pkg/testserver's).
 	minioUser   = "archiver-it"
 	minioSecret = "archiver-it-secret-key"
-	// ackWait is the consumer's AckWait: small, so a killed worker's run is
-	// redelivered quickly (the minimum the topology accepts).
-	ackWait = "10s"
+	// ackWait is the consumer's default AckWait: small, so a killed
+	// worker's run is redelivered quickly (the minimum the topology
+	// accepts).
+	ackWait = 10 * time.Second
 )
 
 // workerCount applies the default of StackConfig.Workers.
@@ -142,7 +154,10 @@ func (c StackConfig) workerCount() int {
 // topologyEnv is the JetStream topology shared by the webhook and the
 // workers (both provision the streams, so they must agree).
 func (c StackConfig) topologyEnv() map[string]string {
-	env := map[string]string{"ARCHIVER_ACK_WAIT": ackWait}
+	env := map[string]string{"ARCHIVER_ACK_WAIT": cmp.Or(c.AckWait, ackWait).String()}
+	if c.MaxDeliver > 0 {
+		env["ARCHIVER_MAX_DELIVER"] = strconv.Itoa(c.MaxDeliver)
+	}
 	if c.NATSNodes > 1 {
 		env["ARCHIVER_STREAM_REPLICAS"] = strconv.Itoa(c.NATSNodes)
 	}
@@ -160,9 +175,9 @@ func (c StackConfig) webhookEnv(natsURL, secret string) map[string]string {
 	return env
 }
 
-// workerEnv is a worker's environment but for its metrics address and S3
-// endpoint.
-func (c StackConfig) workerEnv(natsURL, apiURL, blobHost, s3Key, s3Secret string) map[string]string {
+// workerEnv is the environment of the i-th worker (0-based) but for its
+// metrics address and S3 endpoint.
+func (c StackConfig) workerEnv(i int, natsURL, apiURL, blobHost, s3Key, s3Secret string) map[string]string {
 	env := c.topologyEnv()
 	maps.Copy(env, map[string]string{
 		"NATS_URL":                      natsURL,
@@ -182,6 +197,9 @@ func (c StackConfig) workerEnv(natsURL, apiURL, blobHost, s3Key, s3Secret string
 		"ARCHIVER_LOG_FORMAT":           "text",
 	})
 	maps.Copy(env, c.WorkerEnv)
+	if i < len(c.PerWorkerEnv) {
+		maps.Copy(env, c.PerWorkerEnv[i])
+	}
 	return env
 }
 
