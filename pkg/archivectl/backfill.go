@@ -395,11 +395,7 @@ func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t bac
 	}
 	l := archive.Layout{Owner: t.repo.Owner, Repo: t.repo.Name, RunID: runID}
 	m, err := readManifest(ctx, b.st, l.ManifestKey(r.RunAttempt))
-	switch {
-	case err == nil && m.Done(false):
-		r.Result, r.Reason = resultSkipped, fmt.Sprintf("attempt %d's manifest is complete without these artifacts; the worker would skip it", r.RunAttempt)
-		return r
-	case err != nil && !errors.Is(err, archive.ErrNotFound):
+	if err != nil && !errors.Is(err, archive.ErrNotFound) {
 		r.Result, r.Reason = resultError, err.Error()
 		return r
 	}
@@ -415,6 +411,12 @@ func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t bac
 		Repository:     repo,
 		WorkflowRun:    run.WorkflowRun,
 		WorkflowName:   run.WorkflowRun.Name,
+	}
+	if m != nil {
+		// The attempt has a manifest (complete or not) that lacks these
+		// artifacts: reopen it, under its own message id, so the event is
+		// not dropped as a duplicate of the attempt's first one.
+		ev.Reopen = ids
 	}
 	r.MsgID = ev.MsgID()
 	if b.pub == nil {

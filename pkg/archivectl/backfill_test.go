@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -99,13 +100,17 @@ func TestBackfill(t *testing.T) {
 		app.BeforeSince != 1 || app.Archived != 3 || app.Missing != 5 {
 		t.Fatalf("dry run report %+v", rep)
 	}
-	wantRuns := map[int64]string{missing.ID: "would enqueue", running.ID: "skipped", late.ID: "skipped"}
+	// The late artifact reopens its run's complete manifest.
+	wantRuns := map[int64]string{missing.ID: "would enqueue", running.ID: "skipped", late.ID: "would enqueue"}
 	if got := rep.results(t, "octo-org/app"); !mapsEqual(got, wantRuns) {
 		t.Fatalf("dry run results %v, want %v", got, wantRuns)
 	}
 	for _, run := range app.Runs {
 		if run.RunID == missing.ID && (run.RunAttempt != 2 || run.MsgID != events.MsgID(missing.ID, 2) || len(run.ArtifactIDs) != 3) {
 			t.Fatalf("missing run %+v", run)
+		}
+		if run.RunID == late.ID && (!strings.HasPrefix(run.MsgID, events.MsgID(late.ID, 1)+":reopen:") || len(run.ArtifactIDs) != 1) {
+			t.Fatalf("late run %+v, want a reopening message id for 1 artifact", run)
 		}
 	}
 	if n := len(streamMsgs(t, js, topo.Stream)); n != 0 {
@@ -114,16 +119,20 @@ func TestBackfill(t *testing.T) {
 	// Without --since the old run is found too.
 	r = run(t, ev, "backfill", "octo-org/app", "--dry-run").want(t, 0)
 	mustContain(t, "dry run without --since", r.stdout, "run "+strconv.FormatInt(old.ID, 10)+" attempt 1, 1 artifact not archived: would enqueue",
-		"in_progress", "manifest is complete")
+		"in_progress", ":reopen:")
 
-	// The real thing: one event, with the webhook's message id.
+	// The real thing: the missing run with the webhook's message id, and
+	// the late one reopened.
 	r = run(t, ev, "backfill", "octo-org/app", "--since", "7d").want(t, 0)
-	mustContain(t, "backfill", r.stdout, "enqueued", events.MsgID(missing.ID, 2))
+	mustContain(t, "backfill", r.stdout, "enqueued", events.MsgID(missing.ID, 2), events.MsgID(late.ID, 1)+":reopen:")
 	msgs := streamMsgs(t, js, topo.Stream)
-	if len(msgs) != 1 {
-		t.Fatalf("%d events published, want 1", len(msgs))
+	if len(msgs) != 2 {
+		t.Fatalf("%d events published, want 2", len(msgs))
 	}
 	m := msgs[0]
+	if id := msgs[1].Header.Get(jetstream.MsgIDHeader); !strings.HasPrefix(id, events.MsgID(late.ID, 1)+":reopen:") {
+		t.Fatalf("second event's id %q, want a reopening id", id)
+	}
 	got, err := events.DecodeRunCompleted(m.Data)
 	if err != nil {
 		t.Fatal(err)
@@ -139,11 +148,11 @@ func TestBackfill(t *testing.T) {
 
 	// Again: the same message id is a duplicate; nothing new is stored.
 	rep = decode[backfillReport](t, run(t, ev, "backfill", "octo-org/app", "--since", "7d", "--json").want(t, 0).stdout)
-	if got := rep.results(t, "octo-org/app"); got[missing.ID] != "duplicate" {
-		t.Fatalf("second backfill: %v, want the missing run as a duplicate", got)
+	if got := rep.results(t, "octo-org/app"); got[missing.ID] != "duplicate" || got[late.ID] != "duplicate" {
+		t.Fatalf("second backfill: %v, want the missing and late runs as duplicates", got)
 	}
-	if n := len(streamMsgs(t, js, topo.Stream)); n != 1 {
-		t.Fatalf("%d events after a duplicate backfill, want 1", n)
+	if n := len(streamMsgs(t, js, topo.Stream)); n != 2 {
+		t.Fatalf("%d events after a duplicate backfill, want 2", n)
 	}
 
 	// The whole installation: the other repository too, not installation 78's.
@@ -158,8 +167,8 @@ func TestBackfill(t *testing.T) {
 	if got := rep.results(t, "octo-org/lib"); !mapsEqual(got, map[int64]string{libRun.ID: "enqueued"}) {
 		t.Fatalf("lib results %v", got)
 	}
-	if n := len(streamMsgs(t, js, topo.Stream)); n != 2 {
-		t.Fatalf("%d events after the installation backfill, want 2", n)
+	if n := len(streamMsgs(t, js, topo.Stream)); n != 3 {
+		t.Fatalf("%d events after the installation backfill, want 3", n)
 	}
 
 	// A worker archives what was enqueued; then nothing is missing.
@@ -171,8 +180,9 @@ func TestBackfill(t *testing.T) {
 		t.Fatalf("manifest of the backfilled run: %+v", mm.WorkflowRun)
 	}
 	e.CheckArchived(t, e.Manifest(t, "octo-org", "lib", libRun.ID, 1), e.RunArtifacts("octo-org", "lib", libRun.ID), nil)
+	e.CheckArchived(t, e.Manifest(t, "octo-org", "app", late.ID, 1), e.RunArtifacts("octo-org", "app", late.ID), nil)
 	rep = decode[backfillReport](t, run(t, ev, "backfill", "--installation", "77", "--since", "7d", "--json").want(t, 0).stdout)
-	if got := rep.results(t, "octo-org/app"); !mapsEqual(got, map[int64]string{running.ID: "skipped", late.ID: "skipped"}) {
+	if got := rep.results(t, "octo-org/app"); !mapsEqual(got, map[int64]string{running.ID: "skipped"}) {
 		t.Fatalf("after archiving, app results %v", got)
 	}
 	if got := rep.results(t, "octo-org/lib"); len(got) != 0 {

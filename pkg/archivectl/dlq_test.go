@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strconv"
 	"sync"
 	"testing"
@@ -169,7 +170,7 @@ func TestDLQ(t *testing.T) {
 		t.Fatalf("run stream after replay: %+v", msgs)
 	}
 	replayed, err := events.DecodeRunCompleted(msgs[0].Data)
-	if err != nil || *replayed != *good {
+	if err != nil || !reflect.DeepEqual(replayed, good) {
 		t.Fatalf("replayed event %+v (%v), want %+v", replayed, err, good)
 	}
 	if dl := streamMsgs(t, js, topo.DeadLetter); len(dl) != 1 || dl[0].Sequence != badSeq {

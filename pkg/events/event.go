@@ -1,9 +1,12 @@
 package events
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -34,6 +37,12 @@ type RunCompleted struct {
 	Repository     Repository  `json:"repository"`
 	WorkflowRun    WorkflowRun `json:"workflow_run"`
 	WorkflowName   string      `json:"workflow_name,omitempty"`
+	// Reopen lists the artifacts that a backfill found listed at GitHub but
+	// not archived, for a run attempt that already has a manifest. Such an
+	// event gets its own de-duplication id (see MsgID), so it is not dropped
+	// as a duplicate of the attempt's first event; the worker lists the run
+	// again and archives what the manifest lacks.
+	Reopen []int64 `json:"reopen,omitempty"`
 }
 
 // Repository identifies the repository the run belongs to.
@@ -82,7 +91,24 @@ func (e *RunCompleted) Validate() error {
 
 // MsgID is the JetStream de-duplication id of the event: one per run
 // attempt, shared by webhook redeliveries, several hooks and backfills.
-func (e *RunCompleted) MsgID() string { return MsgID(e.WorkflowRun.ID, e.WorkflowRun.RunAttempt) }
+//
+// A reopening event (Reopen set) has the id
+// "wr:<run_id>:<run_attempt>:reopen:<hash of the sorted ids>", so the same
+// backfill twice is still one message.
+func (e *RunCompleted) MsgID() string {
+	id := MsgID(e.WorkflowRun.ID, e.WorkflowRun.RunAttempt)
+	if len(e.Reopen) == 0 {
+		return id
+	}
+	ids := slices.Clone(e.Reopen)
+	slices.Sort(ids)
+	h := sha256.New()
+	for _, a := range ids {
+		h.Write(strconv.AppendInt(nil, a, 10))
+		h.Write([]byte{','})
+	}
+	return id + ":reopen:" + hex.EncodeToString(h.Sum(nil))[:16]
+}
 
 // MsgID returns the Nats-Msg-Id for a run attempt: "wr:<run_id>:<run_attempt>".
 func MsgID(runID int64, attempt int) string {

@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -69,7 +70,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != *e {
+	if !reflect.DeepEqual(got, e) {
 		t.Fatalf("round trip\n got %+v\nwant %+v", *got, *e)
 	}
 }

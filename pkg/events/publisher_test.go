@@ -2,6 +2,7 @@ package events
 
 import (
 	"errors"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,7 +54,7 @@ func TestPublisherStoresAndDeduplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != *e {
+	if !reflect.DeepEqual(got, e) {
 		t.Fatalf("stored event\n got %+v\nwant %+v", *got, *e)
 	}
 	info, err := s.Info(t.Context())

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func TestHandlerPublishesCompletedRun(t *testing.T) {
 		},
 		WorkflowName: "ci",
 	}
-	if *ev != want {
+	if !reflect.DeepEqual(*ev, want) {
 		t.Errorf("event\n got %+v\nwant %+v", *ev, want)
 	}
 
