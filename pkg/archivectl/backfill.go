@@ -33,8 +33,11 @@ queued is not queued twice. Expired artifacts and, with --since, artifacts
 created before DATE are skipped.
 
 A run that is not completed yet is skipped (the webhook enqueues it when it
-completes). A run attempt whose manifest is already complete is reported,
-not enqueued: the worker skips attempts it has finished.
+completes). A run attempt that already has a manifest (complete or not) but
+lacks some listed artifacts is reopened: its event carries the missing ids
+and its own message id, wr:<run_id>:<run_attempt>:reopen:<hash>, so it is
+not dropped as a duplicate of the first event; the worker lists the run
+again and adds what is missing to the manifest.
 
 GitHub rate limits are honoured: on a limit the command waits until GitHub
 allows the next request and says so on stderr. With GITHUB_TOKEN the
