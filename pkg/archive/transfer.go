@@ -80,8 +80,8 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.Ru
 		}
 		var out ArtifactRecord
 		var skipped bool
+		tries++ // a failed lease lookup counts as a try too
 		if err == nil {
-			tries++
 			out, skipped, err = a.transferHeld(ctx, gh, ev, l, r, held, log)
 		}
 		if err == nil {
