@@ -1,7 +1,9 @@
 package archive_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -272,3 +274,66 @@ func TestStalledDownloadIsRetried(t *testing.T) {
 	e.CheckArchived(t, e.Manifest(t, repo.Owner, repo.Name, run.ID, 1), []int64{a.ID}, nil)
 }
 
+// putLease writes a lease object as another worker would.
+func putLease(t *testing.T, e *archivetest.Env, artifactID int64, holder string, expires time.Time) {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"holder": holder, "token": "t-" + holder, "artifact_id": artifactID, "expires": expires})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Store.Put(t.Context(), archive.LeaseKey(artifactID), bytes.NewReader(b), int64(len(b)), archive.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCrashedHoldersLeaseIsTakenOver: a lease left by a crashed worker
+// blocks the artifact only until it expires; then the next worker takes it
+// over (a conditional write) and archives the artifact.
+func TestCrashedHoldersLeaseIsTakenOver(t *testing.T) {
+	e := archivetest.New(t, nil)
+	repo := e.Sim.AddRepo(archivetest.Installation, "o", "r")
+	run := e.Sim.AddRun(repo.Owner, repo.Name, ghsim.RunSpec{})
+	a := e.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "a", Size: 1000})
+	putLease(t, e, a.ID, "crashed-worker", time.Now().Add(3*time.Second))
+	if _, err := e.Arch.ArchiveRun(t.Context(), archivetest.Event(repo, run), false); err != nil {
+		t.Fatal(err)
+	}
+	e.CheckArchived(t, e.Manifest(t, repo.Owner, repo.Name, run.ID, 1), []int64{a.ID}, nil)
+	if n := e.Sim.Stats().BlobRequestsByArtifact[a.ID]; n != 1 {
+		t.Errorf("%d blob requests, want 1", n)
+	}
+}
+
+// TestLostLeaseStopsTransfer: when another worker takes the lease over
+// (here: overwrites it, as after a missed renewal), the holder's next
+// renewal fails, it stops its transfer and defers to the new holder; when
+// that one goes away without archiving, the artifact is taken back and
+// archived.
+func TestLostLeaseStopsTransfer(t *testing.T) {
+	e := archivetest.New(t, func(c *archive.Config) { c.LeaseTTL = 3 * time.Second })
+	repo := e.Sim.AddRepo(archivetest.Installation, "o", "r")
+	run := e.Sim.AddRun(repo.Owner, repo.Name, ghsim.RunSpec{})
+	a := e.Sim.AddArtifact(repo.Owner, repo.Name, run.ID, ghsim.ArtifactSpec{Name: "a", Size: 12 * archivetest.MiB})
+	e.Sim.Inject(ghsim.RouteBlob, 1, ghsim.Throttle(archivetest.MiB).ForArtifact(a.ID))
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, err = e.Arch.ArchiveRun(t.Context(), archivetest.Event(repo, run), false)
+	}()
+	testserver.Eventually(t, 30*time.Second, "the transfer to start", func() bool {
+		return e.Sim.Stats().BlobBytesByArtifact[a.ID] > 0
+	})
+	putLease(t, e, a.ID, "thief", time.Now().Add(4*time.Second))
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.CheckArchived(t, e.Manifest(t, repo.Owner, repo.Name, run.ID, 1), []int64{a.ID}, nil)
+	if n := e.Sim.Stats().BlobRequestsByArtifact[a.ID]; n < 2 {
+		t.Errorf("%d blob requests, want the transfer stopped and started again", n)
+	}
+	if ups := e.OpenUploads(t); len(ups) != 0 {
+		t.Errorf("open multipart uploads: %v", ups)
+	}
+}
