@@ -532,7 +532,13 @@ func (s *dockerStack) minioRequest() testcontainers.ContainerRequest {
 		Tmpfs:          map[string]string{"/tmp": "rw"},
 		Networks:       []string{s.main.Name},
 		NetworkAliases: map[string][]string{s.main.Name: {aliasMinIO}},
-		WaitingFor:     wait.ForHTTP("/minio/health/live").WithPort(minioPort).WithStartupTimeout(time.Minute),
+		// The health endpoints answer 200 before the object layer is
+		// initialised (requests then get 503 XMinioServerNotInitialized);
+		// only "x-minio-server-status: offline" tells. Start runs this
+		// wait again after a kill.
+		WaitingFor: wait.ForHTTP("/minio/health/ready").WithPort(minioPort).
+			WithResponseHeadersMatcher(func(h http.Header) bool { return h.Get("X-Minio-Server-Status") != "offline" }).
+			WithStartupTimeout(time.Minute),
 	}, "minio")
 }
 
