@@ -20,6 +20,16 @@ const (
 	DefaultListenAddr      = ":8080"
 	DefaultShutdownTimeout = 20 * time.Second
 	DefaultLogFormat       = "json"
+	// DefaultReadHeaderTimeout bounds the wait for a request's headers.
+	// GitHub sends a delivery at once, in well under a second.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultBodyTimeout bounds the wait for a body once its headers are
+	// in: GitHub gives up on the whole delivery after 10 s anyway.
+	DefaultBodyTimeout = 10 * time.Second
+	// DefaultBodyBytesInFlight bounds the body buffers of all deliveries
+	// being read or handled at once: room for two 25 MiB bodies, or
+	// thousands of the usual 20-30 KB ones.
+	DefaultBodyBytesInFlight = 64 << 20
 	// MaxPublishTimeout keeps a publish well inside GitHub's 10 s delivery
 	// timeout, so that a slow JetStream is a 503 and not a timed-out
 	// delivery of unknown outcome.
@@ -55,6 +65,21 @@ type Config struct {
 	// MaxBodyBytes bounds a delivery body (ARCHIVER_MAX_BODY_BYTES, default
 	// 26214400, GitHub's 25 MiB maximum). Larger bodies get 413.
 	MaxBodyBytes int64
+	// BodyBytesInFlight bounds the memory of the body buffers of all
+	// requests being handled at once (ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT,
+	// default 67108864, 64 MiB). Buffers grow with the bytes that arrive and
+	// are counted as they grow; a request that would pass the bound gets 503
+	// with Retry-After. It must be at least MaxBodyBytes.
+	BodyBytesInFlight int64
+	// ReadHeaderTimeout bounds the wait for a request's headers; a slower
+	// client's connection is closed (ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT,
+	// default 10s).
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout bounds the wait for a request's body once its headers
+	// are in; a slower client gets 408 (ARCHIVER_WEBHOOK_BODY_TIMEOUT,
+	// default 10s). It also bounds how long a slow client holds its share
+	// of BodyBytesInFlight.
+	BodyTimeout time.Duration
 	// PublishTimeout bounds the wait for JetStream's acknowledgement; past
 	// it the delivery gets 503 (ARCHIVER_PUBLISH_TIMEOUT, default 5s, at
 	// most 9s).
@@ -85,6 +110,9 @@ func Env() []EnvVar {
 		{"ARCHIVER_LISTEN_ADDR", "listen address of POST /webhook (default " + DefaultListenAddr + ")"},
 		{"ARCHIVER_METRICS_ADDR", "separate address for /healthz /readyz /metrics (default: the listen address)"},
 		{"ARCHIVER_MAX_BODY_BYTES", "largest body accepted, else 413 (default " + strconv.Itoa(DefaultMaxBodyBytes) + ")"},
+		{"ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", "body buffer bytes of all requests at once, else 503; >= max body bytes (default " + strconv.Itoa(DefaultBodyBytesInFlight) + ")"},
+		{"ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", "wait for a request's headers, else the connection is closed (default " + DefaultReadHeaderTimeout.String() + ")"},
+		{"ARCHIVER_WEBHOOK_BODY_TIMEOUT", "wait for a request's body after its headers, else 408 (default " + DefaultBodyTimeout.String() + ")"},
 		{"ARCHIVER_PUBLISH_TIMEOUT", "wait for the JetStream ack, else 503; at most 9s (default " + events.DefaultPublishTimeout.String() + ")"},
 		{"ARCHIVER_SHUTDOWN_TIMEOUT", "drain time after SIGTERM, > publish timeout (default " + DefaultShutdownTimeout.String() + ")"},
 		{"ARCHIVER_LOG_LEVEL", "debug, info, warn or error (default info)"},
@@ -149,10 +177,19 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("webhook: %w", err)
 	}
 	var errs []error
-	c.MaxBodyBytes = DefaultMaxBodyBytes
-	if s := getenv("ARCHIVER_MAX_BODY_BYTES"); s != "" {
-		if c.MaxBodyBytes, err = strconv.ParseInt(s, 10, 64); err != nil {
-			errs = append(errs, fmt.Errorf("webhook: ARCHIVER_MAX_BODY_BYTES=%q: not an integer", s))
+	for _, n := range []struct {
+		name string
+		dst  *int64
+		def  int64
+	}{
+		{"ARCHIVER_MAX_BODY_BYTES", &c.MaxBodyBytes, DefaultMaxBodyBytes},
+		{"ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", &c.BodyBytesInFlight, DefaultBodyBytesInFlight},
+	} {
+		*n.dst = n.def
+		if s := getenv(n.name); s != "" {
+			if *n.dst, err = strconv.ParseInt(s, 10, 64); err != nil {
+				errs = append(errs, fmt.Errorf("webhook: %s=%q: not an integer", n.name, s))
+			}
 		}
 	}
 	for _, d := range []struct {
@@ -162,6 +199,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}{
 		{"ARCHIVER_PUBLISH_TIMEOUT", &c.PublishTimeout, events.DefaultPublishTimeout},
 		{"ARCHIVER_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, DefaultShutdownTimeout},
+		{"ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", &c.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{"ARCHIVER_WEBHOOK_BODY_TIMEOUT", &c.BodyTimeout, DefaultBodyTimeout},
 	} {
 		*d.dst = d.def
 		if s := getenv(d.name); s != "" {
@@ -203,6 +242,12 @@ func (c Config) Validate() error {
 		return errors.New("webhook: GITHUB_WEBHOOK_SECRET or GITHUB_WEBHOOK_SECRET_FILE is required")
 	case c.MaxBodyBytes <= 0:
 		return fmt.Errorf("webhook: ARCHIVER_MAX_BODY_BYTES %d: must be positive", c.MaxBodyBytes)
+	case c.BodyBytesInFlight < c.MaxBodyBytes:
+		return fmt.Errorf("webhook: ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT %d must be at least ARCHIVER_MAX_BODY_BYTES %d, so that the largest body fits", c.BodyBytesInFlight, c.MaxBodyBytes)
+	case c.ReadHeaderTimeout <= 0:
+		return fmt.Errorf("webhook: ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT %s: must be positive", c.ReadHeaderTimeout)
+	case c.BodyTimeout <= 0:
+		return fmt.Errorf("webhook: ARCHIVER_WEBHOOK_BODY_TIMEOUT %s: must be positive", c.BodyTimeout)
 	case c.PublishTimeout <= 0 || c.PublishTimeout > MaxPublishTimeout:
 		return fmt.Errorf("webhook: ARCHIVER_PUBLISH_TIMEOUT %s: want >0 and <= %s (GitHub gives up after 10s)", c.PublishTimeout, MaxPublishTimeout)
 	case c.ShutdownTimeout <= c.PublishTimeout:

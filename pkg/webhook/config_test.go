@@ -27,7 +27,9 @@ func TestConfigDefaults(t *testing.T) {
 	want := Config{
 		ListenAddr: ":8080", NATS: events.ConnConfig{URL: "nats://127.0.0.1:4222"},
 		Topology: events.Topology{}.WithDefaults(), Secret: "s",
-		MaxBodyBytes: 25 << 20, PublishTimeout: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
+		MaxBodyBytes: 25 << 20, BodyBytesInFlight: 64 << 20,
+		ReadHeaderTimeout: 10 * time.Second, BodyTimeout: 10 * time.Second,
+		PublishTimeout: 5 * time.Second, ShutdownTimeout: 20 * time.Second,
 		LogLevel: slog.LevelInfo, LogFormat: "json",
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -38,25 +40,28 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigFromEnv(t *testing.T) {
 	t.Parallel()
 	c, err := ConfigFromEnv(envFunc(map[string]string{
-		"ARCHIVER_LISTEN_ADDR":        "127.0.0.1:9000",
-		"ARCHIVER_METRICS_ADDR":       "127.0.0.1:9001",
-		"NATS_URL":                    "nats://n1:4222,nats://n2:4222",
-		"NATS_CREDS":                  "/creds",
-		"GITHUB_WEBHOOK_SECRET_FILE":  "/secrets",
-		"ARCHIVER_MAX_BODY_BYTES":     "1048576",
-		"ARCHIVER_PUBLISH_TIMEOUT":    "2s",
-		"ARCHIVER_SHUTDOWN_TIMEOUT":   "30s",
-		"ARCHIVER_LOG_LEVEL":          "DEBUG",
-		"ARCHIVER_LOG_FORMAT":         "Text",
-		"ARCHIVER_STREAM_REPLICAS":    "3",
-		"ARCHIVER_STREAM_MAX_AGE":     "720h",
-		"ARCHIVER_STREAM_MAX_BYTES":   "2147483648",
-		"ARCHIVER_DEDUP_WINDOW":       "24h",
-		"ARCHIVER_FILTER_REPOS_ALLOW": "acme/*, widgets/api ,",
-		"ARCHIVER_FILTER_REPOS_DENY":  "acme/scratch-*",
-		"ARCHIVER_FILTER_WORKFLOWS":   "release.yml",
-		"ARCHIVER_FILTER_BRANCHES":    "main,release/*",
-		"ARCHIVER_FILTER_CONCLUSIONS": "success,failure",
+		"ARCHIVER_LISTEN_ADDR":                  "127.0.0.1:9000",
+		"ARCHIVER_METRICS_ADDR":                 "127.0.0.1:9001",
+		"NATS_URL":                              "nats://n1:4222,nats://n2:4222",
+		"NATS_CREDS":                            "/creds",
+		"GITHUB_WEBHOOK_SECRET_FILE":            "/secrets",
+		"ARCHIVER_MAX_BODY_BYTES":               "1048576",
+		"ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT": "8388608",
+		"ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT":  "3s",
+		"ARCHIVER_WEBHOOK_BODY_TIMEOUT":         "15s",
+		"ARCHIVER_PUBLISH_TIMEOUT":              "2s",
+		"ARCHIVER_SHUTDOWN_TIMEOUT":             "30s",
+		"ARCHIVER_LOG_LEVEL":                    "DEBUG",
+		"ARCHIVER_LOG_FORMAT":                   "Text",
+		"ARCHIVER_STREAM_REPLICAS":              "3",
+		"ARCHIVER_STREAM_MAX_AGE":               "720h",
+		"ARCHIVER_STREAM_MAX_BYTES":             "2147483648",
+		"ARCHIVER_DEDUP_WINDOW":                 "24h",
+		"ARCHIVER_FILTER_REPOS_ALLOW":           "acme/*, widgets/api ,",
+		"ARCHIVER_FILTER_REPOS_DENY":            "acme/scratch-*",
+		"ARCHIVER_FILTER_WORKFLOWS":             "release.yml",
+		"ARCHIVER_FILTER_BRANCHES":              "main,release/*",
+		"ARCHIVER_FILTER_CONCLUSIONS":           "success,failure",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -66,6 +71,7 @@ func TestConfigFromEnv(t *testing.T) {
 	}
 	if c.ListenAddr != "127.0.0.1:9000" || c.MetricsAddr != "127.0.0.1:9001" || c.NATS.URL != "nats://n1:4222,nats://n2:4222" ||
 		c.NATS.Creds != "/creds" || c.SecretFile != "/secrets" || c.MaxBodyBytes != 1<<20 ||
+		c.BodyBytesInFlight != 8<<20 || c.ReadHeaderTimeout != 3*time.Second || c.BodyTimeout != 15*time.Second ||
 		c.PublishTimeout != 2*time.Second || c.ShutdownTimeout != 30*time.Second ||
 		c.LogLevel != slog.LevelDebug || c.LogFormat != "text" {
 		t.Errorf("config %+v", c)
@@ -84,7 +90,7 @@ func TestConfigFromEnv(t *testing.T) {
 
 func TestConfigFromEnvParseErrors(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"ARCHIVER_MAX_BODY_BYTES", "ARCHIVER_PUBLISH_TIMEOUT", "ARCHIVER_SHUTDOWN_TIMEOUT", "ARCHIVER_LOG_LEVEL", "ARCHIVER_STREAM_REPLICAS", "ARCHIVER_DEDUP_WINDOW"} {
+	for _, name := range []string{"ARCHIVER_MAX_BODY_BYTES", "ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", "ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", "ARCHIVER_WEBHOOK_BODY_TIMEOUT", "ARCHIVER_PUBLISH_TIMEOUT", "ARCHIVER_SHUTDOWN_TIMEOUT", "ARCHIVER_LOG_LEVEL", "ARCHIVER_STREAM_REPLICAS", "ARCHIVER_DEDUP_WINDOW"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			_, err := ConfigFromEnv(envFunc(map[string]string{name: "not-a-value"}))
@@ -115,6 +121,10 @@ func TestConfigValidate(t *testing.T) {
 		{"empty listen address", func(c *Config) { c.ListenAddr = "" }, "ARCHIVER_LISTEN_ADDR"},
 		{"metrics on the webhook address", func(c *Config) { c.MetricsAddr = c.ListenAddr }, "ARCHIVER_METRICS_ADDR"},
 		{"zero body limit", func(c *Config) { c.MaxBodyBytes = 0 }, "ARCHIVER_MAX_BODY_BYTES"},
+		{"body budget equal to the body limit", func(c *Config) { c.BodyBytesInFlight = c.MaxBodyBytes }, ""},
+		{"body budget below the body limit", func(c *Config) { c.BodyBytesInFlight = c.MaxBodyBytes - 1 }, "ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT"},
+		{"zero read header timeout", func(c *Config) { c.ReadHeaderTimeout = 0 }, "ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT"},
+		{"negative body timeout", func(c *Config) { c.BodyTimeout = -time.Second }, "ARCHIVER_WEBHOOK_BODY_TIMEOUT"},
 		{"zero publish timeout", func(c *Config) { c.PublishTimeout = 0 }, "ARCHIVER_PUBLISH_TIMEOUT"},
 		{"publish timeout at GitHub's limit", func(c *Config) { c.PublishTimeout = 10 * time.Second }, "ARCHIVER_PUBLISH_TIMEOUT"},
 		{"shutdown shorter than publish", func(c *Config) { c.ShutdownTimeout = c.PublishTimeout }, "ARCHIVER_SHUTDOWN_TIMEOUT"},
@@ -166,7 +176,7 @@ func TestUsageListsEveryVariable(t *testing.T) {
 			t.Errorf("usage does not list %s:\n%s", name, usage)
 		}
 	}
-	for _, name := range []string{"ARCHIVER_LISTEN_ADDR", "ARCHIVER_MAX_BODY_BYTES", "ARCHIVER_PUBLISH_TIMEOUT", "ARCHIVER_LOG_LEVEL", "ARCHIVER_LOG_FORMAT"} {
+	for _, name := range []string{"ARCHIVER_LISTEN_ADDR", "ARCHIVER_MAX_BODY_BYTES", "ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", "ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", "ARCHIVER_WEBHOOK_BODY_TIMEOUT", "ARCHIVER_PUBLISH_TIMEOUT", "ARCHIVER_LOG_LEVEL", "ARCHIVER_LOG_FORMAT"} {
 		line := usage[strings.Index(usage, name):]
 		line = line[:strings.IndexByte(line, '\n')]
 		if !strings.Contains(line, "default") {

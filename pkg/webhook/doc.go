@@ -36,6 +36,20 @@
 // only the fields of the event and skips the rest of the 20+ KB payload
 // (the full decode is most of the cost on a small machine).
 //
+// # Memory
+//
+// A body is read before its signature can be checked, so what a request
+// may hold is bounded whoever sends it. Its buffer starts at 4 KiB at most
+// (or Content-Length, if smaller) and doubles as bytes arrive, never past
+// Content-Length: a client that announces 25 MiB and sends one byte holds
+// 4 KiB, not 25 MiB. Every buffer is charged, before it is allocated or
+// grown, to one budget shared by all requests in flight
+// (ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT, 64 MiB by default); a request
+// that would pass it gets 503. A body must arrive within the body timeout
+// of its headers (ARCHIVER_WEBHOOK_BODY_TIMEOUT, 10 s, GitHub's own
+// limit), so slow clients hold their share that long at most, and headers
+// within ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT (10 s) and 64 KiB.
+//
 // # Errors
 //
 // Bad input is refused and counted; the server keeps serving:
@@ -53,7 +67,16 @@
 //   - 415 Unsupported Media Type: a Content-Type other than
 //     application/json or application/x-www-form-urlencoded.
 //   - 405 Method Not Allowed: anything but POST.
-//   - 503 Service Unavailable: the event was not stored (see above).
+//   - 408 Request Timeout: the body did not arrive within the body
+//     timeout; the connection is closed. (Headers that do not arrive
+//     within the header timeout close the connection without an answer.)
+//   - 431 Request Header Fields Too Large: headers over 64 KiB (net/http's
+//     answer, not counted).
+//   - 503 Service Unavailable: the event was not stored (see above), or
+//     (outcome overloaded) the body buffers of the requests in flight
+//     already hold the budget; it carries Retry-After (the body timeout,
+//     within which slow bodies release their share) and closes the
+//     connection.
 //
 // Logs carry delivery_id, event, repo and run_id; never a secret, a
 // signature or the body.
@@ -67,7 +90,7 @@
 //   - archiver_webhook_deliveries_total{event,outcome}: event is ping,
 //     workflow_run, other or missing; outcome is one of accepted, duplicate,
 //     ignored, ping, unauthorized, bad_request, too_large, unsupported,
-//     unavailable, bad_method.
+//     unavailable, overloaded, timeout, bad_method.
 //   - archiver_webhook_signature_failures_total{reason}: missing, malformed,
 //     mismatch.
 //   - archiver_webhook_ignored_total{reason}: event, action, or a filter
@@ -77,4 +100,7 @@
 //     JetStream acknowledgement (ok) or failure (error).
 //   - archiver_webhook_body_size_bytes: sizes of the bodies read.
 //   - archiver_webhook_in_flight_requests: requests being handled.
+//   - archiver_webhook_body_bytes_in_flight: bytes of body buffers held by
+//     the requests being handled; archiver_webhook_body_bytes_in_flight_limit
+//     is its bound.
 package webhook

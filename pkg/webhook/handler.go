@@ -1,7 +1,6 @@
 package webhook
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -10,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -41,10 +41,6 @@ const (
 // DefaultMaxBodyBytes is GitHub's maximum payload size, 25 MiB.
 const DefaultMaxBodyBytes = 25 << 20
 
-// pooledBufferMax bounds the body buffers kept for reuse: typical
-// deliveries are 20-30 KB, and a rare 25 MiB body should not stay pinned.
-const pooledBufferMax = 1 << 20
-
 // Publisher stores a run event durably. It returns only once JetStream has
 // acknowledged the event (a duplicate acknowledgement is success), and an
 // error otherwise. [events.Publisher] is the implementation.
@@ -63,6 +59,15 @@ type HandlerOptions struct {
 	Filter Filter
 	// MaxBodyBytes bounds the body read (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
+	// BodyBytesInFlight bounds the body buffers of all requests in flight;
+	// a request that would pass it gets 503 (default
+	// DefaultBodyBytesInFlight).
+	BodyBytesInFlight int64
+	// BodyTimeout bounds the wait for a body once the headers are in; a
+	// slower client gets 408 (default DefaultBodyTimeout). It needs a
+	// ResponseWriter that supports http.ResponseController's
+	// SetReadDeadline, as net/http's does.
+	BodyTimeout time.Duration
 	// PublishTimeout bounds the wait for JetStream's acknowledgement
 	// (default events.DefaultPublishTimeout).
 	PublishTimeout time.Duration
@@ -77,39 +82,48 @@ type HandlerOptions struct {
 // Handler serves POST /webhook. See the package documentation for what it
 // answers.
 type Handler struct {
-	pub     Publisher
-	secrets Secrets
-	filter  Filter
-	maxBody int64
-	timeout time.Duration
-	m       *Metrics
-	log     *slog.Logger
-	now     func() time.Time
-	bufs    sync.Pool // *bytes.Buffer
+	pub         Publisher
+	secrets     Secrets
+	filter      Filter
+	maxBody     int64
+	budget      *bodyBudget
+	bodyTimeout time.Duration
+	retryAfter  string // of a 503 for an exhausted budget
+	timeout     time.Duration
+	m           *Metrics
+	log         *slog.Logger
+	now         func() time.Time
+	bufs        sync.Pool // *body
 }
 
 // NewHandler returns a handler that publishes accepted runs through pub.
 func NewHandler(pub Publisher, o HandlerOptions) *Handler {
 	h := &Handler{
-		pub:     pub,
-		secrets: o.Secrets,
-		filter:  o.Filter,
-		maxBody: cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes),
-		timeout: cmp.Or(o.PublishTimeout, events.DefaultPublishTimeout),
-		m:       o.Metrics,
-		log:     o.Logger,
-		now:     o.Now,
+		pub:         pub,
+		secrets:     o.Secrets,
+		filter:      o.Filter,
+		maxBody:     cmp.Or(o.MaxBodyBytes, DefaultMaxBodyBytes),
+		bodyTimeout: cmp.Or(o.BodyTimeout, DefaultBodyTimeout),
+		timeout:     cmp.Or(o.PublishTimeout, events.DefaultPublishTimeout),
+		m:           o.Metrics,
+		log:         o.Logger,
+		now:         o.Now,
 	}
 	if h.m == nil {
 		h.m, _ = NewMetrics(prometheus.NewRegistry()) // a fresh registry cannot conflict
 	}
+	h.budget = &bodyBudget{limit: cmp.Or(o.BodyBytesInFlight, DefaultBodyBytesInFlight), gauge: h.m.bodyBytesInFlight}
+	h.m.bodyBytesLimit.Set(float64(h.budget.limit))
+	// A slow client holds its share of the budget for at most the body
+	// timeout: retrying sooner is likely to find it still in use.
+	h.retryAfter = strconv.Itoa(int((h.bodyTimeout + time.Second - 1) / time.Second))
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.bufs.New = func() any { return new(bytes.Buffer) }
+	h.bufs.New = func() any { return new(body) }
 	return h
 }
 
@@ -162,22 +176,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, &d, http.StatusMethodNotAllowed, OutcomeBadMethod, "method "+r.Method+" not allowed")
 		return
 	}
-	buf, err := h.readBody(w, r)
-	if buf != nil {
-		defer h.release(buf)
+	// The body must arrive within the body timeout of the headers, so that
+	// a slow client holds its connection and its share of the body budget
+	// that long at most. (A ResponseWriter without deadlines, such as
+	// httptest's recorder, has no client to wait for.)
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(h.bodyTimeout))
+	b, err := h.readBody(w, r)
+	if b != nil {
+		defer h.release(b)
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			h.log.Warn("delivery refused: body too large", d.attrs("content_length", r.ContentLength, "limit", h.maxBody, "remote", r.RemoteAddr)...)
-			h.fail(w, &d, http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body exceeds "+strconv.FormatInt(h.maxBody, 10)+" bytes")
-			return
-		}
-		h.log.Warn("delivery refused: reading body", d.attrs("err", err, "remote", r.RemoteAddr)...)
-		h.fail(w, &d, http.StatusBadRequest, OutcomeBadRequest, "cannot read body")
+		h.bodyFailed(w, r, &d, b, err)
 		return
 	}
-	body := buf.Bytes()
+	// The body is in: the publish below is bounded by its own timeout.
+	_ = rc.SetReadDeadline(time.Time{})
+	body := b.buf
 	h.m.bodyBytes.Observe(float64(len(body)))
 
 	if err := h.secrets.Verify(r.Header.Get(SignatureHeader), body); err != nil {
@@ -302,24 +317,35 @@ func formPayload(contentType string, body []byte) ([]byte, int, error) {
 	}
 }
 
-// readBody reads at most maxBody bytes into a pooled buffer. An oversize
-// body is an *http.MaxBytesError.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
-	if r.ContentLength > h.maxBody {
-		return nil, &http.MaxBytesError{Limit: h.maxBody}
+// bodyFailed answers a body that could not be read; b is what was read of
+// it, or nil.
+func (h *Handler) bodyFailed(w http.ResponseWriter, r *http.Request, d *delivery, b *body, err error) {
+	read := 0
+	if b != nil {
+		read = len(b.buf)
 	}
-	buf := h.bufs.Get().(*bytes.Buffer)
-	buf.Reset()
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead) // room for the read that sees EOF
-	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, h.maxBody))
-	return buf, err
-}
-
-func (h *Handler) release(buf *bytes.Buffer) {
-	if buf.Cap() <= pooledBufferMax {
-		h.bufs.Put(buf)
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		h.log.Warn("delivery refused: body too large", d.attrs("content_length", r.ContentLength, "limit", h.maxBody, "remote", r.RemoteAddr)...)
+		h.fail(w, d, http.StatusRequestEntityTooLarge, OutcomeTooLarge, "body exceeds "+strconv.FormatInt(h.maxBody, 10)+" bytes")
+	case errors.Is(err, errBodyBudget):
+		// Not read, so not known to be authentic: it may be a flood of
+		// slow bodies or a burst of large ones. Either frees its share
+		// within the body timeout.
+		h.log.Warn("delivery refused: body buffer budget exhausted", d.attrs("content_length", r.ContentLength,
+			"read_bytes", read, "body_bytes_in_flight", h.budget.used.Load(), "limit", h.budget.limit, "remote", r.RemoteAddr)...)
+		w.Header().Set("Retry-After", h.retryAfter)
+		w.Header().Set("Connection", "close") // do not wait for the rest of the body
+		h.fail(w, d, http.StatusServiceUnavailable, OutcomeOverloaded, "too many request bodies in flight; retry later")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		h.log.Warn("delivery refused: body not received in time", d.attrs("content_length", r.ContentLength,
+			"read_bytes", read, "body_timeout", h.bodyTimeout.String(), "remote", r.RemoteAddr)...)
+		w.Header().Set("Connection", "close")
+		h.fail(w, d, http.StatusRequestTimeout, OutcomeTimeout, "body not received within "+h.bodyTimeout.String())
+	default:
+		h.log.Warn("delivery refused: reading body", d.attrs("err", err, "read_bytes", read, "remote", r.RemoteAddr)...)
+		h.fail(w, d, http.StatusBadRequest, OutcomeBadRequest, "cannot read body")
 	}
 }
 

@@ -17,6 +17,8 @@ const (
 	OutcomeTooLarge     = "too_large"    // 413
 	OutcomeMediaType    = "unsupported"  // 415: neither JSON nor form-encoded
 	OutcomeUnavailable  = "unavailable"  // 503: JetStream did not acknowledge in time
+	OutcomeOverloaded   = "overloaded"   // 503: the body buffer budget was exhausted
+	OutcomeTimeout      = "timeout"      // 408: the body did not arrive within the body timeout
 	OutcomeBadMethod    = "bad_method"   // 405
 )
 
@@ -53,6 +55,10 @@ type Metrics struct {
 	bodyBytes prometheus.Histogram
 	// inFlight is the number of requests being handled.
 	inFlight prometheus.Gauge
+	// bodyBytesInFlight is the bytes of body buffers held by requests in
+	// flight; bodyBytesLimit is its bound.
+	bodyBytesInFlight prometheus.Gauge
+	bodyBytesLimit    prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -84,8 +90,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: metricPrefix + "in_flight_requests",
 			Help: "Webhook requests being handled.",
 		}),
+		bodyBytesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: metricPrefix + "body_bytes_in_flight",
+			Help: "Bytes of body buffers held by the requests being handled.",
+		}),
+		bodyBytesLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: metricPrefix + "body_bytes_in_flight_limit",
+			Help: "Bound of archiver_webhook_body_bytes_in_flight; past it, deliveries get 503 (outcome overloaded).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.deliveries, m.signatureFailures, m.ignored, m.publishSeconds, m.bodyBytes, m.inFlight} {
+	for _, c := range []prometheus.Collector{m.deliveries, m.signatureFailures, m.ignored, m.publishSeconds, m.bodyBytes, m.inFlight, m.bodyBytesInFlight, m.bodyBytesLimit} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("webhook: register metrics: %w", err)
 		}
@@ -93,7 +107,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	// Create the common series at zero so that rates and alerts work from
 	// the first scrape.
 	for _, ev := range []string{EventWorkflowRun, EventPing} {
-		for _, o := range []string{OutcomeAccepted, OutcomeDuplicate, OutcomeIgnored, OutcomeUnauthorized, OutcomeBadRequest, OutcomeTooLarge, OutcomeUnavailable} {
+		for _, o := range []string{OutcomeAccepted, OutcomeDuplicate, OutcomeIgnored, OutcomeUnauthorized, OutcomeBadRequest, OutcomeTooLarge, OutcomeUnavailable, OutcomeOverloaded, OutcomeTimeout} {
 			m.deliveries.WithLabelValues(ev, o)
 		}
 	}

@@ -23,11 +23,16 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 )
 
-// Timeouts of the HTTP server and of the background work.
+// Limits of the HTTP server and timeouts of the background work. The
+// header and body timeouts are settings (see [Config]).
 const (
-	readHeaderTimeout = 10 * time.Second
-	// readTimeout covers a 25 MiB body from GitHub.
-	readTimeout   = 60 * time.Second
+	// maxHeaderBytes bounds a request's headers: GitHub sends about 1 KB,
+	// and net/http's default of 1 MiB per slow connection is what a header
+	// flood would hold.
+	maxHeaderBytes = 64 << 10
+	// writeMargin is the time to write a response after the body timeout
+	// and the publish timeout.
+	writeMargin   = 5 * time.Second
 	idleTimeout   = 120 * time.Second
 	readyTimeout  = 2 * time.Second
 	provisionWait = 10 * time.Second // one provisioning attempt
@@ -88,12 +93,14 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("webhook: jetstream: %w", err)
 	}
 	s.handler = NewHandler(events.NewPublisher(s.js, s.cfg.Topology, s.cfg.PublishTimeout), HandlerOptions{
-		Secrets:        s.secrets,
-		Filter:         s.cfg.Filter,
-		MaxBodyBytes:   s.cfg.MaxBodyBytes,
-		PublishTimeout: s.cfg.PublishTimeout,
-		Metrics:        m,
-		Logger:         s.log,
+		Secrets:           s.secrets,
+		Filter:            s.cfg.Filter,
+		MaxBodyBytes:      s.cfg.MaxBodyBytes,
+		BodyBytesInFlight: s.cfg.BodyBytesInFlight,
+		BodyTimeout:       s.cfg.BodyTimeout,
+		PublishTimeout:    s.cfg.PublishTimeout,
+		Metrics:           m,
+		Logger:            s.log,
 	})
 
 	hooks := http.NewServeMux()
@@ -122,11 +129,14 @@ func (s *Server) Start(ctx context.Context) error {
 		s.lns = append(s.lns, ln)
 		s.servers = append(s.servers, &http.Server{
 			Handler:           mux,
-			ReadHeaderTimeout: readHeaderTimeout,
-			ReadTimeout:       readTimeout,
-			WriteTimeout:      readTimeout + s.cfg.PublishTimeout,
-			IdleTimeout:       idleTimeout,
-			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+			ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+			// The handler sets the deadline of a delivery's body itself;
+			// ReadTimeout bounds the bodies of other paths the same way.
+			ReadTimeout:    s.cfg.ReadHeaderTimeout + s.cfg.BodyTimeout,
+			WriteTimeout:   s.cfg.BodyTimeout + s.cfg.PublishTimeout + writeMargin,
+			IdleTimeout:    idleTimeout,
+			MaxHeaderBytes: maxHeaderBytes,
+			ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		})
 	}
 
@@ -143,7 +153,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.log.Info("webhook listening", "addr", s.Addr(), "metrics_addr", s.OpsAddr(),
 		"nats_url", s.cfg.NATS.URL, "stream", s.cfg.Topology.Stream, "filter", s.cfg.Filter.String(),
-		"secrets", s.secrets.Len(), "publish_timeout", s.cfg.PublishTimeout.String())
+		"secrets", s.secrets.Len(), "publish_timeout", s.cfg.PublishTimeout.String(),
+		"body_timeout", s.cfg.BodyTimeout.String(), "body_bytes_in_flight_limit", s.cfg.BodyBytesInFlight)
 	return nil
 }
 

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,4 +302,66 @@ func TestServerGracefulStop(t *testing.T) {
 	if m.Header.Get("Nats-Msg-Id") != "wr:4711:1" {
 		t.Fatalf("stored message id %q", m.Header.Get("Nats-Msg-Id"))
 	}
+}
+
+// TestServerSlowClients checks the server's limits on slow and oversized
+// requests, configured through the environment: slow headers close the
+// connection, a slow body gets 408, oversized headers 431.
+func TestServerSlowClients(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	// No NATS: none of these requests gets as far as a publish.
+	srv, logs := startServer(t, "nats://127.0.0.1:"+strconv.Itoa(freePort(t)), map[string]string{
+		"ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT": timeout.String(),
+		"ARCHIVER_WEBHOOK_BODY_TIMEOUT":        timeout.String(),
+	})
+	if !strings.Contains(logs.String(), `"body_timeout":"300ms"`) {
+		t.Errorf("the settings are not logged at start:\n%s", logs)
+	}
+
+	t.Run("slow headers", func(t *testing.T) {
+		t.Parallel()
+		conn, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		start := time.Now()
+		fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: test\r\n%s: workflow_run\r\n", HeaderEvent)
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := conn.Read(make([]byte, 512))
+		if err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("connection with unfinished headers: read %d bytes, err %v; want it closed", n, err)
+		}
+		if took := time.Since(start); took < timeout {
+			t.Errorf("closed after %s, before the %s header timeout", took, timeout)
+		}
+	})
+	t.Run("slow body", func(t *testing.T) {
+		t.Parallel()
+		resp, b := readResponse(t, slowRequest(t, srv.Addr(), 26_000_000, []byte("{")))
+		if resp.StatusCode != http.StatusRequestTimeout {
+			t.Fatalf("status %d, want 408; body %s", resp.StatusCode, b)
+		}
+	})
+	t.Run("oversized headers", func(t *testing.T) {
+		t.Parallel()
+		conn, err := net.Dial("tcp", srv.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: test\r\nX-Padding: %s\r\nContent-Length: 2\r\n\r\n{}", strings.Repeat("x", 2*maxHeaderBytes))
+		resp, _ := readResponse(t, conn)
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Fatalf("status %d, want 431", resp.StatusCode)
+		}
+	})
+	t.Run("metrics", func(t *testing.T) {
+		t.Parallel()
+		_, body := get(t, httpClient(t), "http://"+srv.OpsAddr()+"/metrics")
+		if !strings.Contains(body, "archiver_webhook_body_bytes_in_flight_limit 6.7108864e+07") {
+			t.Errorf("metrics lack the default body budget:\n%s", body)
+		}
+	})
 }
