@@ -8,7 +8,7 @@ export ARCHIVER_NATS_BIN := $(BIN)/nats-server
 NATS_SERVER_VERSION := v2.15.2
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 
-.PHONY: test tools lint unit images integration demo bench-webhook bench-transfer
+.PHONY: test tools lint unit images integration demo bench-webhook bench-transfer clean-images fresh-check
 
 ## test: everything CI checks: tools, vet, unit + end-to-end tests with -race,
 ## container images (built FROM scratch, each image's -h run), and the
@@ -43,6 +43,19 @@ images:
 integration: tools
 	go vet -tags integration ./integration/...
 	go test -tags integration -count=1 -timeout 40m ./integration/...
+
+## clean-images: remove every container and image the project built (label
+## io.artifact-archiver.project=artifact-archiver); .ci/run does it before
+## the tests.
+clean-images:
+	.ci/clean-images
+
+## fresh-check: the newcomer's path. Clones the committed HEAD into a temp
+## dir, removes the project's images, and runs the README's commands there
+## (the demo, then ARCHIVER_CI=1 make test) with an empty .cache; prints the
+## time of each step. FRESH_GO_CACHES=1 also empties the Go caches.
+fresh-check:
+	.ci/fresh-check
 
 ## demo: the whole flow on embedded defaults.
 demo:

@@ -12,15 +12,26 @@
 #
 # Options:
 #   --standins  also build FROM-scratch stand-ins for the NATS and MinIO
-#               images, tagged with the names deploy/compose.yaml uses by
-#               default ($NATS_IMAGE, $MINIO_IMAGE), for machines that cannot
-#               pull them. nats-server is built from the version pinned in
-#               go.mod; minio is taken from .cache/bin/minio (installed there
-#               with "go install" if missing: about 3 minutes).
+#               images, for machines that cannot pull them. They are tagged
+#               under our own names, never the official images' ones:
+#               $IMAGE_REPO/nats-standin:<nats-server version> and
+#               $IMAGE_REPO/minio-standin:<minio version>. The script prints
+#               NATS_IMAGE=... and MINIO_IMAGE=... lines; export them for
+#               deploy/compose.yaml, e.g.
+#                 export $(deploy/build-images.sh --standins | grep _IMAGE=)
+#               nats-server is built from the version pinned in go.mod;
+#               minio is taken from .cache/bin/minio (installed there with
+#               "go install" if missing: about 3 minutes).
 #   --check     after building, run "IMAGE -h" for every target (must exit 0
 #               and list its environment variables), check the user and the
 #               labels, and validate deploy/compose.yaml with
 #               "docker compose config" (or docker-compose v1).
+#
+# Every image built here carries the label
+# io.artifact-archiver.project=artifact-archiver (PROJECT_LABEL below, set
+# by deploy/Dockerfile and deploy/standins.Dockerfile; --check verifies it);
+# .ci/clean-images (make clean-images) removes every image and container
+# that carries it.
 #
 # Environment (defaults in brackets):
 #   BASE        base image [gcr.io/distroless/static-debian12:nonroot]
@@ -29,8 +40,13 @@
 #   IMAGE_TAG   image tag [dev]
 #   GOARCH      target architecture [the host's]
 #   CONTEXT     build context directory [.cache/image-context]
-#   NATS_IMAGE  stand-in tag [nats:2.15.2]
-#   MINIO_IMAGE stand-in tag [minio/minio:RELEASE.2025-09-07T16-13-09Z]
+#   NATS_STANDIN   stand-in name [$IMAGE_REPO/nats-standin:<version>]
+#   MINIO_STANDIN  stand-in name [$IMAGE_REPO/minio-standin:<version>]
+#
+# deploy/compose.yaml defaults to the official NATS and MinIO images
+# (OFFICIAL_NATS_IMAGE and OFFICIAL_MINIO_IMAGE below; the integration suite
+# uses the same) and runs the stand-ins once NATS_IMAGE and MINIO_IMAGE are
+# exported as --standins prints them.
 set -euo pipefail
 
 # Every image target; each needs a stage in deploy/Dockerfile and a main
@@ -42,8 +58,14 @@ BASE=${BASE:-gcr.io/distroless/static-debian12:nonroot}
 IMAGE_REPO=${IMAGE_REPO:-ghcr.io/artifact-archiver}
 IMAGE_TAG=${IMAGE_TAG:-dev}
 CONTEXT=${CONTEXT:-$ROOT/.cache/image-context}
-NATS_IMAGE=${NATS_IMAGE:-nats:2.15.2}
-MINIO_IMAGE=${MINIO_IMAGE:-minio/minio:RELEASE.2025-09-07T16-13-09Z}
+NATS_STANDIN=${NATS_STANDIN:-}
+MINIO_STANDIN=${MINIO_STANDIN:-}
+# The official images compose.yaml runs by default (deploy/images_test.go
+# checks that compose.yaml and integration/docker_test.go agree).
+OFFICIAL_NATS_IMAGE=nats:2.15.2
+OFFICIAL_MINIO_IMAGE=minio/minio:RELEASE.2025-09-07T16-13-09Z
+# The label of every image the project builds (.ci/clean-images).
+PROJECT_LABEL=io.artifact-archiver.project=artifact-archiver
 GOARCH=${GOARCH:-$(go env GOARCH)}
 CA_BUNDLE=${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
@@ -94,6 +116,22 @@ dbuild() {
 		printf '%s\n' "$out" >&2
 		die "docker build $* failed"
 	fi
+}
+
+# docker_tag turns a version into a valid docker tag: lower case,
+# [a-z0-9_.-], not starting with . or -, at most 128 characters.
+docker_tag() {
+	local t
+	t=$(printf '%s' "$1" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9_.-' '-')
+	t=${t#[.-]}
+	printf '%s' "${t:0:128}"
+}
+
+# has_project_label checks that an image carries $PROJECT_LABEL.
+has_project_label() {
+	local got
+	got=$(docker image inspect -f "{{index .Config.Labels \"${PROJECT_LABEL%%=*}\"}}" "$1")
+	[[ $got == "${PROJECT_LABEL#*=}" ]]
 }
 
 # is_static checks that a Go binary was built with CGO_ENABLED=0.
@@ -149,12 +187,23 @@ if $standins; then
 	cp "$minio" "$CONTEXT/minio"
 	nats_version=$(go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
 	minio_version=$(go version -m "$minio" | awk '$1 == "mod" {print $3; exit}')
-	log "docker build $NATS_IMAGE (stand-in, nats-server $nats_version)"
+	NATS_STANDIN=${NATS_STANDIN:-$IMAGE_REPO/nats-standin:$(docker_tag "$nats_version")}
+	MINIO_STANDIN=${MINIO_STANDIN:-$IMAGE_REPO/minio-standin:$(docker_tag "$minio_version")}
+	for name in "$NATS_STANDIN" "$MINIO_STANDIN"; do
+		case $name in
+		"$OFFICIAL_NATS_IMAGE" | "$OFFICIAL_MINIO_IMAGE") die "stand-in name $name is an official image's name: choose our own" ;;
+		esac
+	done
+	log "docker build $NATS_STANDIN (stand-in, nats-server $nats_version)"
 	dbuild -f deploy/standins.Dockerfile --target nats \
-		--build-arg "VERSION=$nats_version" -t "$NATS_IMAGE" "$CONTEXT"
-	log "docker build $MINIO_IMAGE (stand-in, minio $minio_version)"
+		--build-arg "VERSION=$nats_version" -t "$NATS_STANDIN" "$CONTEXT"
+	log "docker build $MINIO_STANDIN (stand-in, minio $minio_version)"
 	dbuild -f deploy/standins.Dockerfile --target minio \
-		--build-arg "VERSION=$minio_version" -t "$MINIO_IMAGE" "$CONTEXT"
+		--build-arg "VERSION=$minio_version" -t "$MINIO_STANDIN" "$CONTEXT"
+	# Start nothing from a name that was not built as asked.
+	for name in "$NATS_STANDIN" "$MINIO_STANDIN"; do
+		docker image inspect "$name" >/dev/null 2>&1 || die "built $name, but the engine has no image by that name"
+	done
 fi
 
 if $check; then
@@ -165,6 +214,7 @@ if $check; then
 		[[ $user == 65532:65532 ]] || die "$image runs as '$user', want 65532:65532"
 		title=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.title"}}' "$image")
 		[[ -n $title ]] || die "$image has no org.opencontainers.image.title label"
+		has_project_label "$image" || die "$image lacks the label $PROJECT_LABEL"
 		# Read-only root, no capabilities, as in Kubernetes.
 		if ! out=$(docker run --rm --read-only --cap-drop ALL --security-opt no-new-privileges "$image" -h 2>&1); then
 			printf '%s\n' "$out" >&2
@@ -178,14 +228,28 @@ if $check; then
 		log "ok: $image -h ($(printf '%s\n' "$out" | grep -c '[A-Z][A-Z0-9_]*_[A-Z]') lines naming variables), user $user"
 	done
 	if $standins; then
-		docker run --rm --read-only "$NATS_IMAGE" --version >/dev/null || die "$NATS_IMAGE --version failed"
-		docker run --rm --read-only "$MINIO_IMAGE" --version >/dev/null || die "$MINIO_IMAGE --version failed"
-		log "ok: stand-ins $NATS_IMAGE and $MINIO_IMAGE run"
+		for name in "$NATS_STANDIN" "$MINIO_STANDIN"; do
+			has_project_label "$name" || die "$name lacks the label $PROJECT_LABEL"
+			docker run --rm --read-only "$name" --version >/dev/null || die "$name --version failed"
+		done
+		log "ok: stand-ins $NATS_STANDIN and $MINIO_STANDIN run"
 	fi
-	IMAGE_REPO=$IMAGE_REPO IMAGE_TAG=$IMAGE_TAG compose -f deploy/compose.yaml config -q
+	(
+		export IMAGE_REPO IMAGE_TAG
+		if $standins; then
+			export NATS_IMAGE=$NATS_STANDIN MINIO_IMAGE=$MINIO_STANDIN
+		fi
+		compose -f deploy/compose.yaml config -q
+	)
 	log "ok: deploy/compose.yaml validates"
 fi
 
 for t in "${selected[@]}"; do
 	echo "$IMAGE_REPO/$t:$IMAGE_TAG"
 done
+if $standins; then
+	# What compose needs to run the stand-ins instead of the official images.
+	echo "NATS_IMAGE=$NATS_STANDIN"
+	echo "MINIO_IMAGE=$MINIO_STANDIN"
+	log "stand-ins built; for deploy/compose.yaml: export NATS_IMAGE=$NATS_STANDIN MINIO_IMAGE=$MINIO_STANDIN"
+fi

@@ -100,6 +100,93 @@ func TestDockerfileTargets(t *testing.T) {
 	}
 }
 
+// TestProjectLabel: every image the project builds carries one label,
+// which .ci/clean-images removes them by; build-images.sh, the Dockerfiles,
+// the cleanup script and the integration suite agree on it.
+func TestProjectLabel(t *testing.T) {
+	label := scriptValue(t, "build-images.sh", "PROJECT_LABEL")
+	key, value, ok := strings.Cut(label, "=")
+	if !ok || key == "" || value == "" {
+		t.Fatalf("build-images.sh: PROJECT_LABEL=%q, want key=value", label)
+	}
+	instruction := key + `="` + value + `"`
+	_, body := dockerStages(t, "Dockerfile")
+	if !strings.Contains(body["base"], instruction) {
+		t.Errorf("Dockerfile base stage: missing the label %s (every stage builds FROM base)", instruction)
+	}
+	_, sbody := dockerStages(t, "standins.Dockerfile")
+	for _, name := range []string{"nats", "minio"} {
+		if !strings.Contains(sbody[name], instruction) {
+			t.Errorf("standins.Dockerfile: stage %s lacks the label %s", name, instruction)
+		}
+	}
+	if got := scriptValue(t, filepath.Join(repoRoot, ".ci", "clean-images"), "PROJECT_LABEL"); got != label {
+		t.Errorf(".ci/clean-images: PROJECT_LABEL=%s, build-images.sh has %s", got, label)
+	}
+	if !strings.Contains(string(readFile(t, filepath.Join(repoRoot, ".ci", "run"))), ".ci/clean-images") {
+		t.Error(".ci/run does not run .ci/clean-images before the tests")
+	}
+	it := string(readFile(t, filepath.Join(repoRoot, "integration", "docker_test.go")))
+	for name, want := range map[string]string{"projectLabel": key, "projectName": value} {
+		if got := goConst(t, it, name); got != want {
+			t.Errorf("integration/docker_test.go: %s = %q, want %q (build-images.sh PROJECT_LABEL)", name, got, want)
+		}
+	}
+}
+
+// TestStandInNames: stand-ins are never tagged with the official images'
+// names (a stand-in found under the official name hides that the image is
+// missing, and a name the build lower-cases is not found at all). The
+// official names are compose.yaml's defaults, as in the integration suite.
+func TestStandInNames(t *testing.T) {
+	src := string(readFile(t, "build-images.sh"))
+	it := string(readFile(t, filepath.Join(repoRoot, "integration", "docker_test.go")))
+	for _, c := range []struct{ kind, official, itConst string }{
+		{"nats", "OFFICIAL_NATS_IMAGE", "defaultNATSImage"},
+		{"minio", "OFFICIAL_MINIO_IMAGE", "defaultMinIOImage"},
+	} {
+		official := scriptValue(t, "build-images.sh", c.official)
+		if got := goConst(t, it, c.itConst); got != official {
+			t.Errorf("integration/docker_test.go: %s = %q, build-images.sh %s=%s", c.itConst, got, c.official, official)
+		}
+		upper := strings.ToUpper(c.kind)
+		want := upper + "_STANDIN=${" + upper + "_STANDIN:-$IMAGE_REPO/" + c.kind + "-standin:$(docker_tag "
+		if !strings.Contains(src, want) {
+			t.Errorf("build-images.sh: want the %s stand-in named by %q...", c.kind, want)
+		}
+		if !strings.Contains(src, `echo "`+upper+`_IMAGE=$`+upper+`_STANDIN"`) {
+			t.Errorf("build-images.sh --standins: must print %s_IMAGE=<stand-in> for compose", upper)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s*ourRepo\s*=\s*"[a-z0-9][a-z0-9._/-]*"`).MatchString(it) {
+		t.Error(`integration/docker_test.go: ourRepo must be a lower-case repository name`)
+	}
+	if !strings.Contains(it, `ourRepo + "/" + kind + "-standin"`) {
+		t.Error("integration/docker_test.go: stand-ins must be built as ourRepo/<kind>-standin")
+	}
+}
+
+// scriptValue returns VALUE of a plain NAME=VALUE line in a shell script
+// (relative to deploy/).
+func scriptValue(t *testing.T, file, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + `=(\S+)$`).FindStringSubmatch(string(readFile(t, file)))
+	if m == nil {
+		t.Fatalf("%s: no %s=... line", file, name)
+	}
+	return m[1]
+}
+
+// goConst returns the value of a string constant NAME = "..." in Go source.
+func goConst(t *testing.T, src, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^\s*` + name + `\s*=\s*"([^"]*)"`).FindStringSubmatch(src)
+	if m == nil {
+		t.Fatalf("no constant %s", name)
+	}
+	return m[1]
+}
+
 func hasMainPackage(t *testing.T, dir string) bool {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -185,10 +272,12 @@ func TestComposeStack(t *testing.T) {
 			}
 		}
 	}
-	for svc, v := range map[string]string{"nats": "NATS_IMAGE", "minio": "MINIO_IMAGE"} {
-		want := "${" + v + ":-" + scriptDefault(t, v) + "}"
+	for svc, v := range map[string]string{"nats": "NATS", "minio": "MINIO"} {
+		// The official image; --standins prints NATS_IMAGE=/MINIO_IMAGE=
+		// values naming the stand-ins, to export.
+		want := "${" + v + "_IMAGE:-" + scriptValue(t, "build-images.sh", "OFFICIAL_"+v+"_IMAGE") + "}"
 		if got := c.Services[svc].Image; got != want {
-			t.Errorf("service %s: image %q, want %q (build-images.sh --standins tags that name)", svc, got, want)
+			t.Errorf("service %s: image %q, want %q (the official image, overridable with %s_IMAGE)", svc, got, want, v)
 		}
 	}
 

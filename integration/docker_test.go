@@ -33,17 +33,25 @@ import (
 
 // Default images of NATS and MinIO in docker mode: the official ones (the
 // tags deploy/compose.yaml uses). When they are neither present nor
-// pullable, FROM-scratch stand-ins are built under these names from the
-// pinned binaries (deploy/standins.Dockerfile), as
-// "deploy/build-images.sh --standins" does.
+// pullable, FROM-scratch stand-ins are built from the pinned binaries
+// (deploy/standins.Dockerfile), as "deploy/build-images.sh --standins"
+// does, under our own names (never the official ones):
+// archiver-it/<kind>-standin:<version>-<content hash>.
 const (
 	defaultNATSImage  = "nats:2.15.2"
 	defaultMinIOImage = "minio/minio:RELEASE.2025-09-07T16-13-09Z"
-	// ourRepo names our images; the tag is fixed and a label holds the
-	// content hash, so an unchanged build is not rebuilt.
+	// ourRepo names our images: ourRepo/<target>:ourTag, where a label
+	// holds the content hash, so an unchanged build is not rebuilt; and
+	// ourRepo/<kind>-standin:<version>-<hash>.
 	ourRepo   = "archiver-it"
 	ourTag    = "latest"
 	hashLabel = "io.artifact-archiver.integration.hash"
+	// projectLabel=projectName is on every image the project builds
+	// (deploy/Dockerfile, deploy/standins.Dockerfile, and buildImage adds
+	// it); .ci/clean-images removes them all, and the containers made
+	// from them (a container inherits its image's labels).
+	projectLabel = "io.artifact-archiver.project"
+	projectName  = "artifact-archiver"
 )
 
 // Container-side names and ports.
@@ -160,18 +168,20 @@ func buildOurImages(ctx context.Context, cli *testcontainers.DockerClient, dir s
 		sum := sha256.New()
 		sum.Write(binData)
 		sum.Write(dockerfile)
-		sum.Write([]byte(base + "\x00" + buildTarget))
+		sum.Write([]byte(base + "\x00" + buildTarget + "\x00" + projectLabel + "=" + projectName))
 		hash := hex.EncodeToString(sum.Sum(nil))[:20]
 		name := ourRepo + "/" + target + ":" + ourTag
-		names[target] = name
 		old, ierr := cli.ImageInspect(ctx, name)
 		if ierr == nil && old.Config != nil && old.Config.Labels[hashLabel] == hash {
+			names[target] = name
 			continue // unchanged
 		}
-		if err := buildImage(ctx, ctxDir, ourRepo+"/"+target, ourTag, buildTarget, map[string]string{"BASE": base}, map[string]string{hashLabel: hash}); err != nil {
+		built, err := buildImage(ctx, cli, ctxDir, ourRepo+"/"+target, ourTag, buildTarget, map[string]string{"BASE": base}, map[string]string{hashLabel: hash})
+		if err != nil {
 			return "", "", "", fmt.Errorf("build image %s: %w", name, err)
 		}
-		if ierr == nil {
+		names[target] = built
+		if ierr == nil && old.ID != "" {
 			// The previous build of this name is now dangling: remove it.
 			_, _ = cli.ImageRemove(ctx, old.ID, client.ImageRemoveOptions{})
 		}
@@ -224,19 +234,27 @@ func stagesFor(dockerfile []byte, target string) []byte {
 	return []byte(out)
 }
 
-// buildImage builds ctxDir/Dockerfile as repo:tag.
-func buildImage(ctx context.Context, ctxDir, repo, tag, target string, args, labels map[string]string) error {
+// buildImage builds ctxDir/Dockerfile as repo:tag, with the given labels
+// and projectLabel, and returns the name it was built under, checked with
+// ImageInspect: containers must start from that name, or the engine would
+// try to pull the one asked for. (testcontainers lower-cases repo and tag;
+// give them in lower case.)
+func buildImage(ctx context.Context, cli *testcontainers.DockerClient, ctxDir, repo, tag, target string, args, labels map[string]string) (string, error) {
 	p, err := testcontainers.NewDockerProvider()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer p.Close()
 	buildArgs := map[string]*string{}
 	for k, v := range args {
 		buildArgs[k] = &v
 	}
+	allLabels := map[string]string{projectLabel: projectName}
+	for k, v := range labels {
+		allLabels[k] = v
+	}
 	var log bytes.Buffer
-	_, err = p.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
+	built, err := p.BuildImage(ctx, &testcontainers.ContainerRequest{FromDockerfile: testcontainers.FromDockerfile{
 		Context:        ctxDir,
 		Dockerfile:     "Dockerfile",
 		Repo:           repo,
@@ -246,41 +264,66 @@ func buildImage(ctx context.Context, ctxDir, repo, tag, target string, args, lab
 		BuildLogWriter: &log,
 		BuildOptionsModifier: func(o *client.ImageBuildOptions) {
 			o.Target = target
-			o.Labels = labels
+			o.Labels = allLabels
 			o.Remove, o.ForceRemove = true, true
 		},
 	}})
 	if err != nil {
-		return fmt.Errorf("%w\n%s", err, log.Bytes())
+		return "", fmt.Errorf("%w\n%s", err, log.Bytes())
 	}
-	return nil
+	img, err := cli.ImageInspect(ctx, built)
+	if err != nil {
+		return "", fmt.Errorf("built %s:%s, but the engine has no image named %q (the name the build reported): %w", repo, tag, built, err)
+	}
+	if img.Config == nil || img.Config.Labels[projectLabel] != projectName {
+		return "", fmt.Errorf("built %s without the label %s=%s", built, projectLabel, projectName)
+	}
+	if want := repo + ":" + tag; built != want {
+		logf("image %s was built as %s; using that name", want, built)
+	}
+	return built, nil
 }
 
 // thirdPartyImage returns the NATS or MinIO image: $envVar if set (it must
-// exist or be pullable), else def if present or pullable, else a stand-in
-// built under def's name.
+// exist or be pullable), else def (the official image) if present or
+// pullable, else a stand-in built under our own name (buildStandIn). An
+// image present under def's name that is one of ours (a stand-in of an
+// older version of this suite, which tagged them so) is not the official
+// image: it is ignored.
 func thirdPartyImage(ctx context.Context, cli *testcontainers.DockerClient, envVar, def, kind, dir string) (string, error) {
 	name := os.Getenv(envVar)
 	if name == "" {
 		name = def
 	}
-	if _, err := cli.ImageInspect(ctx, name); err == nil {
-		return name, nil
+	if img, err := cli.ImageInspect(ctx, name); err == nil {
+		if name == def && img.Config != nil && isOurs(img.Config.Labels) {
+			logf("%s is present but is a stand-in we built, not the official image: ignored (make clean-images removes it)", name)
+		} else {
+			return name, nil
+		}
+	} else {
+		pctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		defer cancel()
+		perr := pullImage(pctx, cli, name)
+		if perr == nil {
+			return name, nil
+		}
+		if name != def {
+			return "", fmt.Errorf("%s=%s: not present and cannot be pulled: %w", envVar, name, perr)
+		}
+		logf("%s cannot be pulled (%v); using a FROM-scratch stand-in", name, perr)
 	}
-	pctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	perr := pullImage(pctx, cli, name)
-	if perr == nil {
-		return name, nil
+	built, err := buildStandIn(ctx, cli, kind, filepath.Join(dir, "standin-"+kind))
+	if err != nil {
+		return "", fmt.Errorf("stand-in for %s: %w", name, err)
 	}
-	if name != def {
-		return "", fmt.Errorf("%s=%s: not present and cannot be pulled: %w", envVar, name, perr)
-	}
-	logf("%s cannot be pulled (%v); building a FROM-scratch stand-in", name, perr)
-	if err := buildStandIn(ctx, kind, name, filepath.Join(dir, "standin-"+kind)); err != nil {
-		return "", fmt.Errorf("stand-in %s: %w", name, err)
-	}
-	return name, nil
+	return built, nil
+}
+
+// isOurs reports whether image labels mark an image the project built:
+// projectLabel, or the title of a stand-in built before that label.
+func isOurs(labels map[string]string) bool {
+	return labels[projectLabel] != "" || strings.HasSuffix(labels["org.opencontainers.image.title"], "(local stand-in)")
 }
 
 func pullImage(ctx context.Context, cli *testcontainers.DockerClient, name string) error {
@@ -295,40 +338,61 @@ func pullImage(ctx context.Context, cli *testcontainers.DockerClient, name strin
 // buildStandIn builds a stand-in image for kind (nats or minio) from the
 // pinned binaries: deploy/standins.Dockerfile when present, else an
 // equivalent inline Dockerfile (same entrypoint paths as the official
-// images).
-func buildStandIn(ctx context.Context, kind, name, ctxDir string) error {
+// images). Its name is ours, archiver-it/<kind>-standin:<version>-<hash>
+// (lower case), the hash over the binary and the Dockerfile: an image of
+// that name is up to date and is not built again. It returns the name the
+// image was built under.
+func buildStandIn(ctx context.Context, cli *testcontainers.DockerClient, kind, ctxDir string) (string, error) {
 	if err := os.MkdirAll(filepath.Join(ctxDir, "empty"), 0o755); err != nil {
-		return err
+		return "", err
 	}
-	var bin string
+	var bin, version string
 	switch kind {
 	case "nats":
 		// The pinned version from go.mod, static.
 		bin = filepath.Join(ctxDir, "nats-server")
 		if out, err := goCommand(suite.root, "build", "-trimpath", "-o", bin, "github.com/nats-io/nats-server/v2"); err != nil {
-			return fmt.Errorf("go build nats-server: %w\n%s", err, out)
+			return "", fmt.Errorf("go build nats-server: %w\n%s", err, out)
+		}
+		out, err := goCommand(suite.root, "list", "-m", "-f", "{{.Version}}", "github.com/nats-io/nats-server/v2")
+		if err != nil {
+			return "", fmt.Errorf("go list -m nats-server: %w\n%s", err, out)
+		}
+		if f := strings.Fields(out); len(f) > 0 {
+			version = f[len(f)-1] // after any "go: downloading" line
 		}
 	case "minio":
 		src := os.Getenv("ARCHIVER_MINIO_BIN")
 		if src == "" {
 			src = filepath.Join(suite.root, ".cache", "bin", "minio")
 		}
-		if out, err := command("", nil, "go", "version", "-m", src); err != nil || !strings.Contains(out, "CGO_ENABLED=0") {
-			return fmt.Errorf("%s is missing or not a static build (run make tools): %v", src, err)
+		out, err := command("", nil, "go", "version", "-m", src)
+		if err != nil || !strings.Contains(out, "CGO_ENABLED=0") {
+			return "", fmt.Errorf("%s is missing or not a static build (run make tools): %v", src, err)
+		}
+		// The module version it was built from: go install's "mod" line.
+		for line := range strings.Lines(out) {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "mod" {
+				version = f[2]
+				break
+			}
 		}
 		b, err := os.ReadFile(src)
 		if err != nil {
-			return err
+			return "", err
 		}
 		bin = filepath.Join(ctxDir, "minio")
 		if err := os.WriteFile(bin, b, 0o755); err != nil {
-			return err
+			return "", err
 		}
+	default:
+		return "", fmt.Errorf("no stand-in for %q", kind)
 	}
 	dockerfile, err := os.ReadFile(filepath.Join(suite.root, "deploy", "standins.Dockerfile"))
 	target := kind
-	dockerfile = stagesFor(dockerfile, kind)
-	if err != nil {
+	if err == nil {
+		dockerfile = stagesFor(dockerfile, kind)
+	} else {
 		target = ""
 		dockerfile = []byte(map[string]string{
 			"nats":  "FROM scratch\nCOPY --chown=65532:65532 nats-server /nats-server\nCOPY --chown=65532:65532 empty/ /data/\nUSER 65532:65532\nENTRYPOINT [\"/nats-server\"]\n",
@@ -336,10 +400,50 @@ func buildStandIn(ctx context.Context, kind, name, ctxDir string) error {
 		}[kind])
 	}
 	if err := os.WriteFile(filepath.Join(ctxDir, "Dockerfile"), dockerfile, 0o644); err != nil {
-		return err
+		return "", err
 	}
-	repo, tag, _ := strings.Cut(name, ":")
-	return buildImage(ctx, ctxDir, repo, tag, target, nil, nil)
+	f, err := os.Open(bin)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.New()
+	_, err = io.Copy(sum, f)
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	sum.Write(dockerfile)
+	sum.Write([]byte("\x00" + target + "\x00" + projectLabel + "=" + projectName))
+	repo := ourRepo + "/" + kind + "-standin"
+	tag := dockerTag(version + "-" + hex.EncodeToString(sum.Sum(nil))[:12])
+	name := repo + ":" + tag
+	if img, err := cli.ImageInspect(ctx, name); err == nil && img.Config != nil && img.Config.Labels[projectLabel] == projectName {
+		logf("stand-in %s is up to date", name)
+		return name, nil
+	}
+	logf("building stand-in %s", name)
+	var args map[string]string
+	if version != "" {
+		args = map[string]string{"VERSION": version}
+	}
+	return buildImage(ctx, cli, ctxDir, repo, tag, target, args, nil)
+}
+
+// dockerTag makes s a valid docker tag: lower case, [a-z0-9_.-], not
+// starting with '.' or '-', at most 128 characters. (testcontainers
+// lower-cases tags anyway; the name asked for must be the name built.)
+func dockerTag(s string) string {
+	b := []byte(strings.ToLower(s))
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	t := strings.TrimLeft(string(b), ".-")
+	if t == "" {
+		t = "unknown"
+	}
+	return t[:min(len(t), 128)]
 }
 
 // dockerStack runs every component as a container on per-test networks.
