@@ -361,6 +361,7 @@ func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *events.RunCo
 		backoff := min(time.Duration(resumes)*time.Second, maxResumeBackoff)
 		log.Warn("part failed, resuming download at part boundary", "key", key, "part", n, "offset", off, "retry_in", backoff, "err", perr)
 		a.m.resumes.Inc()
+		a.m.failures.WithLabelValues(failureReason(perr)).Inc()
 		if err := sleep(ctx, backoff); err != nil {
 			return ObjectInfo{}, err
 		}
