@@ -59,7 +59,7 @@ fresh-check:
 
 ## demo: the whole flow on embedded defaults.
 demo:
-	go run ./cmd/archivectl demo
+	go run ./cmd/demo
 
 bench-webhook:
 	go run ./cmd/loadgen

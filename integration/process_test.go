@@ -18,12 +18,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 )
 
 // processStack runs every component as a local process on loopback ports:
-// the pinned nats-server and MinIO binaries (pkg/testserver), the simulator
+// the pinned nats-server and MinIO binaries (internal/testkit/testserver), the simulator
 // in the test process, and our webhook and worker binaries.
 type processStack struct {
 	t       *testing.T

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 // SimClient steers the GitHub simulator through its admin API

@@ -19,7 +19,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 // Stack is one running artifact-archiver system: NATS JetStream, MinIO, the
@@ -131,7 +131,7 @@ const (
 	bucket       = "archive"
 	prefix       = "gha"
 	// minioUser and minioSecret are the root credentials of docker mode's
-	// MinIO (process mode uses pkg/testserver's).
+	// MinIO (process mode uses internal/testkit/testserver's).
 	minioUser   = "archiver-it"
 	minioSecret = "archiver-it-secret-key"
 	// ackWait is the consumer's default AckWait: small, so a killed

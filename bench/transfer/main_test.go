@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 )
 
 // TestSmall runs the whole benchmark with one 64 MiB artifact, so that the

@@ -49,7 +49,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 const (

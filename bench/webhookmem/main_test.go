@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 )
 
 // TestSmall runs the whole benchmark with 50 slow connections for two

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 // TestMain lets the test binary act as the ghsim command (GHSIM_RUN_MAIN=1),

@@ -34,8 +34,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
 )
 

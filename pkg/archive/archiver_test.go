@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/archivetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )

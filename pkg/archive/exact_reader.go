@@ -13,7 +13,7 @@ import (
 // ChecksumError reports that the bytes written do not have the SHA-256 the
 // caller announced in archive.PutOptions.SHA256. Nothing is left at the key.
 // Detect it with errors.As, or through its ChecksumMismatch method (the
-// convention pkg/storetest checks for every store).
+// convention internal/testkit/storetest checks for every store).
 type ChecksumError struct {
 	Key  string // the key of the object
 	Want []byte // the expected SHA-256

@@ -3,7 +3,7 @@ package archive_test
 import (
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 // injectForArtifact makes the next blob request for artifact id fail as f.

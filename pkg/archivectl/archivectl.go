@@ -35,7 +35,7 @@ type command struct {
 }
 
 // commands is the command table; a new subcommand is one more entry.
-var commands = []*command{demoCommand, lsCommand, getCommand, verifyCommand, backfillCommand, redeliverCommand, dlqCommand}
+var commands = []*command{lsCommand, getCommand, verifyCommand, backfillCommand, redeliverCommand, dlqCommand}
 
 // cli is one invocation's environment.
 type cli struct {

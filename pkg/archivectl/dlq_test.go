@@ -13,11 +13,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/archivetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
-	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 

@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/archivetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
-	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/filestore"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 )
 
 // corruptInPlace flips one byte of a file without changing its size or

@@ -12,12 +12,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/archivetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
-	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 // result is one archivectl invocation's outcome.

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 )
 
 // redeliverReport mirrors redeliver --json.

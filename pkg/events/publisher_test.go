@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/nats-io/nats.go/jetstream"
 )
 

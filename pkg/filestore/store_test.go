@@ -10,9 +10,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/storetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/filestore"
-	"github.com/artifact-archiver/artifact-archiver/pkg/storetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

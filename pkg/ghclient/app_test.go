@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 )
 
 func TestAppClientNeedsAppCredentials(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 )
 
 const testAppID = 4242

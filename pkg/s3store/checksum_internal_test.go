@@ -7,9 +7,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/storetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-	"github.com/artifact-archiver/artifact-archiver/pkg/storetest"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 // TestServerVerifiesSHA256 turns the local check off to show that the

@@ -18,10 +18,10 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/storetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
-	"github.com/artifact-archiver/artifact-archiver/pkg/storetest"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 const MiB = storetest.MiB

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 func TestHandlerPublishesCompletedRun(t *testing.T) {

@@ -22,8 +22,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 )
 
 func TestMain(m *testing.M) {

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 )
 
 func sample(t testing.TB, name string) []byte {

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 // GitHub's published test vector ("Validating webhook deliveries").

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -63,8 +64,13 @@ type Server struct {
 }
 
 // NewServer returns a server for cfg, which must be valid; Start registers
-// its metrics on reg and serves reg on /metrics.
+// its metrics on reg and serves reg on /metrics. The memory and timeout
+// limits default when zero (DefaultBodyBytesInFlight,
+// DefaultReadHeaderTimeout, DefaultBodyTimeout).
 func NewServer(cfg Config, secrets Secrets, log *slog.Logger, reg *prometheus.Registry) (*Server, error) {
+	cfg.BodyBytesInFlight = cmp.Or(cfg.BodyBytesInFlight, DefaultBodyBytesInFlight)
+	cfg.ReadHeaderTimeout = cmp.Or(cfg.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	cfg.BodyTimeout = cmp.Or(cfg.BodyTimeout, DefaultBodyTimeout)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

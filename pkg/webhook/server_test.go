@@ -19,9 +19,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 func freePort(t *testing.T) int {

@@ -11,11 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/archivetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-	"github.com/artifact-archiver/artifact-archiver/pkg/archivetest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 // TestPermanentArtifactFailureWritesManifestFirst: one artifact with a

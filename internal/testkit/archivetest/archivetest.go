@@ -20,12 +20,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
 )
 
 // Test constants.

@@ -7,7 +7,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 func readAll(t *testing.T, r io.Reader) []byte {

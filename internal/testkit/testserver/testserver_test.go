@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/testserver"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 )
 
 func TestMinIOStopStart(t *testing.T) {

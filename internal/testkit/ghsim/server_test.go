@@ -22,7 +22,7 @@ import (
 	"github.com/google/go-github/v66/github"
 	"go.uber.org/goleak"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 const (

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/ghsim"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 )
 
 const scenarioJSON = `{

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/demo"
+	"github.com/artifact-archiver/artifact-archiver/internal/demo"
 )
 
 func TestDemoArchivesEveryRun(t *testing.T) {

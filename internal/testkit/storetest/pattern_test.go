@@ -6,7 +6,7 @@ import (
 	"io"
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/storetest"
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/storetest"
 )
 
 func TestPatternIsDeterministic(t *testing.T) {
