@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // Defaults for [Config].
@@ -155,7 +155,7 @@ const maxRelists = 3
 //
 // final (the job's last delivery) only stops waiting for artifacts to
 // appear in an empty listing.
-func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, final bool) (RunResult, error) {
+func (a *Archiver) ArchiveRun(ctx context.Context, ev *runevent.RunCompleted, final bool) (RunResult, error) {
 	l := Layout{Owner: ev.Repository.Owner, Repo: ev.Repository.Name, RunID: ev.WorkflowRun.ID}
 	attempt := ev.WorkflowRun.RunAttempt
 	log := a.log.With("delivery_id", ev.DeliveryID, "repo", ev.Repository.FullName, "run_id", ev.WorkflowRun.ID, "run_attempt", attempt)
@@ -261,7 +261,7 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, fina
 // archiveAll settles the artifacts, Concurrency at a time. prev holds the
 // records of an earlier manifest of this attempt, for the try counts. It
 // fails only when ctx ends.
-func (a *Archiver) archiveAll(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, remote []RemoteArtifact, prev map[int64]ArtifactRecord, log *slog.Logger) ([]ArtifactRecord, error) {
+func (a *Archiver) archiveAll(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, remote []RemoteArtifact, prev map[int64]ArtifactRecord, log *slog.Logger) ([]ArtifactRecord, error) {
 	records := make([]ArtifactRecord, len(remote))
 	var wg sync.WaitGroup
 	for i, r := range remote {
@@ -387,7 +387,7 @@ func (a *Archiver) keepUnlisted(ctx context.Context, prev *Manifest, records []A
 
 // listArtifacts lists the run's artifacts, waiting inline for short rate
 // limits.
-func (a *Archiver) listArtifacts(ctx context.Context, gh GitHub, ev *events.RunCompleted) ([]RemoteArtifact, error) {
+func (a *Archiver) listArtifacts(ctx context.Context, gh GitHub, ev *runevent.RunCompleted) ([]RemoteArtifact, error) {
 	for try := 1; ; try++ {
 		arts, err := gh.ListRunArtifacts(ctx, ev.Repository.Owner, ev.Repository.Name, ev.WorkflowRun.ID)
 		if err == nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // deleteArchived deletes from GitHub every archived artifact of m, the
@@ -15,7 +15,7 @@ import (
 // there is one). So an artifact is deleted only once a durable manifest
 // lists its verified copy. It then commits the manifest again with
 // deleted_from_github set, and returns it. In dry-run mode it only logs.
-func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, m *Manifest, log *slog.Logger) (*Manifest, error) {
+func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, m *Manifest, log *slog.Logger) (*Manifest, error) {
 	m = MergeManifests(&Manifest{}, m) // a copy to mark
 	changed := false
 	commit := func() (*Manifest, error) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // ManifestVersion is the schema version of manifest.json. Version 2 added
@@ -30,13 +30,13 @@ const (
 // with conditional writes that merge (see [MergeManifests]): a record is
 // never dropped, and a failed artifact becomes archived once it is.
 type Manifest struct {
-	SchemaVersion  int                `json:"schema_version"`
-	Repository     events.Repository  `json:"repository"`
-	InstallationID int64              `json:"installation_id,omitempty"`
-	WorkflowRun    events.WorkflowRun `json:"workflow_run"`
-	WorkflowName   string             `json:"workflow_name,omitempty"`
-	DeliveryID     string             `json:"delivery_id,omitempty"`
-	ArchivedAt     time.Time          `json:"archived_at"`
+	SchemaVersion  int                  `json:"schema_version"`
+	Repository     runevent.Repository  `json:"repository"`
+	InstallationID int64                `json:"installation_id,omitempty"`
+	WorkflowRun    runevent.WorkflowRun `json:"workflow_run"`
+	WorkflowName   string               `json:"workflow_name,omitempty"`
+	DeliveryID     string               `json:"delivery_id,omitempty"`
+	ArchivedAt     time.Time            `json:"archived_at"`
 	// Complete is false while some artifact is "failed": later deliveries
 	// (retries, a DLQ replay, a backfill) go on and update the manifest.
 	Complete  bool             `json:"complete"`

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // Bounds of the retry loops of one artifact within one job.
@@ -34,7 +34,7 @@ const (
 // artifact's lease transfers it; other workers wait for that transfer and
 // record its result, so two jobs that need the same artifact at once cost
 // one transfer.
-func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) ArtifactRecord {
+func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) ArtifactRecord {
 	rec := baseRecord(r)
 	log = log.With("artifact_id", r.ID)
 	if r.Expired {
@@ -135,7 +135,7 @@ func (a *Archiver) leasePoll() time.Duration {
 // transferHeld transfers the artifact while holding its lease, renewing it
 // in the background. If the lease is lost the transfer is cancelled and the
 // error wraps ErrLeaseLost. The lease is released at the end.
-func (a *Archiver) transferHeld(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, held *lease, log *slog.Logger) (ArtifactRecord, bool, error) {
+func (a *Archiver) transferHeld(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, r RemoteArtifact, held *lease, log *slog.Logger) (ArtifactRecord, bool, error) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	kctx, stopKeep := context.WithCancel(ctx)
@@ -210,7 +210,7 @@ func baseRecord(r RemoteArtifact) ArtifactRecord {
 }
 
 // transfer copies one artifact, or finds it already archived (skipped).
-func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *events.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) (ArtifactRecord, bool, error) {
+func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) (ArtifactRecord, bool, error) {
 	prefix := l.ArtifactPrefix(r.ID)
 	if rec, found, err := a.existing(ctx, l, r); err != nil || found {
 		return rec, true, err
@@ -278,7 +278,7 @@ func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *events.RunComple
 }
 
 // open asks GitHub for a fresh redirect URL and opens it at offset.
-func (a *Archiver) open(ctx context.Context, gh GitHub, ev *events.RunCompleted, r RemoteArtifact, offset int64) (*Download, error) {
+func (a *Archiver) open(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, r RemoteArtifact, offset int64) (*Download, error) {
 	u, err := gh.DownloadURL(ctx, ev.Repository.Owner, ev.Repository.Name, r.ID)
 	if err != nil {
 		return nil, err
@@ -309,7 +309,7 @@ func (a *Archiver) putSingle(ctx context.Context, key string, dl *Download, h ha
 // and a Range request: bytes already durably uploaded are not fetched again.
 // The upload completes only when the byte count and GitHub's digest match;
 // otherwise it is aborted.
-func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *events.RunCompleted, r RemoteArtifact, key string, dlp **Download, h hash.Hash, want []byte, opts PutOptions, log *slog.Logger) (info ObjectInfo, err error) {
+func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, r RemoteArtifact, key string, dlp **Download, h hash.Hash, want []byte, opts PutOptions, log *slog.Logger) (info ObjectInfo, err error) {
 	dl := *dlp
 	length := dl.Length
 	partSize := PartSize(length, a.cfg.PartSize)
@@ -400,7 +400,7 @@ func (a *Archiver) uploadGone(ctx context.Context, key string, err error) error 
 
 // reopen resumes a download at offset with a fresh redirect URL. A blob host
 // that ignores the Range is read up to offset and discarded.
-func (a *Archiver) reopen(ctx context.Context, gh GitHub, ev *events.RunCompleted, r RemoteArtifact, offset, length int64) (*Download, error) {
+func (a *Archiver) reopen(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, r RemoteArtifact, offset, length int64) (*Download, error) {
 	dl, err := a.open(ctx, gh, ev, r, offset)
 	if err != nil {
 		return nil, err

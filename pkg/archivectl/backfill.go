@@ -17,6 +17,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 var backfillCommand = &command{
@@ -104,7 +105,7 @@ type backfillRun struct {
 
 // backfillTarget is a repository to backfill, with its installation.
 type backfillTarget struct {
-	repo events.Repository
+	repo runevent.Repository
 	inst int64
 }
 
@@ -178,7 +179,7 @@ func (o *backfillOptions) run(ctx context.Context, c *cli, args []string) error 
 			return err
 		}
 		for page := 1; page != 0; {
-			var repos []events.Repository
+			var repos []runevent.Repository
 			err := c.retryRateLimited(ctx, fmt.Sprintf("listing the repositories of installation %d", o.installation), func() (err error) {
 				repos, page, err = client.ListInstallationReposPage(ctx, page)
 				return err
@@ -251,7 +252,7 @@ func (b *backfiller) resolve(ctx context.Context, owner, name string, inst int64
 	if err != nil {
 		return backfillTarget{}, err
 	}
-	var repo events.Repository
+	var repo runevent.Repository
 	err = b.c.retryRateLimited(ctx, "getting "+full, func() (err error) {
 		repo, err = client.GetRepo(ctx, owner, name)
 		return err
@@ -406,9 +407,9 @@ func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t bac
 	if repo.ID == 0 {
 		repo = t.repo
 	}
-	ev := &events.RunCompleted{
-		SchemaVersion:  events.SchemaVersion,
-		Source:         events.SourceBackfill,
+	ev := &runevent.RunCompleted{
+		SchemaVersion:  runevent.SchemaVersion,
+		Source:         runevent.SourceBackfill,
 		ReceivedAt:     b.c.now().UTC(),
 		InstallationID: t.inst,
 		Repository:     repo,

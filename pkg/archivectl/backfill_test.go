@@ -13,7 +13,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // backfillReport mirrors backfill --json.
@@ -106,10 +106,10 @@ func TestBackfill(t *testing.T) {
 		t.Fatalf("dry run results %v, want %v", got, wantRuns)
 	}
 	for _, run := range app.Runs {
-		if run.RunID == missing.ID && (run.RunAttempt != 2 || run.MsgID != events.MsgID(missing.ID, 2) || len(run.ArtifactIDs) != 3) {
+		if run.RunID == missing.ID && (run.RunAttempt != 2 || run.MsgID != runevent.MsgID(missing.ID, 2) || len(run.ArtifactIDs) != 3) {
 			t.Fatalf("missing run %+v", run)
 		}
-		if run.RunID == late.ID && (!strings.HasPrefix(run.MsgID, events.MsgID(late.ID, 1)+":reopen:") || len(run.ArtifactIDs) != 1) {
+		if run.RunID == late.ID && (!strings.HasPrefix(run.MsgID, runevent.MsgID(late.ID, 1)+":reopen:") || len(run.ArtifactIDs) != 1) {
 			t.Fatalf("late run %+v, want a reopening message id for 1 artifact", run)
 		}
 	}
@@ -124,23 +124,23 @@ func TestBackfill(t *testing.T) {
 	// The real thing: the missing run with the webhook's message id, and
 	// the late one reopened.
 	r = run(t, ev, "backfill", "octo-org/app", "--since", "7d").want(t, 0)
-	mustContain(t, "backfill", r.stdout, "enqueued", events.MsgID(missing.ID, 2), events.MsgID(late.ID, 1)+":reopen:")
+	mustContain(t, "backfill", r.stdout, "enqueued", runevent.MsgID(missing.ID, 2), runevent.MsgID(late.ID, 1)+":reopen:")
 	msgs := streamMsgs(t, js, topo.Stream)
 	if len(msgs) != 2 {
 		t.Fatalf("%d events published, want 2", len(msgs))
 	}
 	m := msgs[0]
-	if id := msgs[1].Header.Get(jetstream.MsgIDHeader); !strings.HasPrefix(id, events.MsgID(late.ID, 1)+":reopen:") {
+	if id := msgs[1].Header.Get(jetstream.MsgIDHeader); !strings.HasPrefix(id, runevent.MsgID(late.ID, 1)+":reopen:") {
 		t.Fatalf("second event's id %q, want a reopening id", id)
 	}
-	got, err := events.DecodeRunCompleted(m.Data)
+	got, err := runevent.DecodeRunCompleted(m.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Subject != "archiver.runs.77."+strconv.FormatInt(appRepo.ID, 10) || m.Header.Get(jetstream.MsgIDHeader) != events.MsgID(missing.ID, 2) {
+	if m.Subject != "archiver.runs.77."+strconv.FormatInt(appRepo.ID, 10) || m.Header.Get(jetstream.MsgIDHeader) != runevent.MsgID(missing.ID, 2) {
 		t.Fatalf("published %s with id %q", m.Subject, m.Header.Get(jetstream.MsgIDHeader))
 	}
-	if got.Source != events.SourceBackfill || got.InstallationID != 77 || got.Repository.ID != appRepo.ID || got.Repository.FullName != "octo-org/app" ||
+	if got.Source != runevent.SourceBackfill || got.InstallationID != 77 || got.Repository.ID != appRepo.ID || got.Repository.FullName != "octo-org/app" ||
 		got.WorkflowRun.ID != missing.ID || got.WorkflowRun.RunAttempt != 2 || got.WorkflowRun.HeadBranch != "release/1" ||
 		got.WorkflowRun.HeadSHA != missing.HeadSHA || got.WorkflowName != "Release" || got.WorkflowRun.Status != "completed" {
 		t.Fatalf("published event %+v", got)

@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 var dlqCommand = &command{
@@ -189,19 +190,19 @@ type maxDeliverAdvisory struct {
 
 // record is one dead letter, decoded.
 type record struct {
-	Sequence         uint64               `json:"sequence"`
-	Subject          string               `json:"subject"`
-	Time             time.Time            `json:"time"`
-	Kind             string               `json:"kind"`
-	Error            string               `json:"error,omitempty"`
-	Deliveries       int                  `json:"deliveries,omitempty"`
-	OriginalSubject  string               `json:"original_subject,omitempty"`
-	OriginalSequence uint64               `json:"original_sequence,omitempty"`
-	FailedAt         string               `json:"failed_at,omitempty"`
-	DeliveryID       string               `json:"delivery_id,omitempty"`
-	Event            *events.RunCompleted `json:"event,omitempty"`
-	DecodeError      string               `json:"decode_error,omitempty"`
-	Advisory         *maxDeliverAdvisory  `json:"advisory,omitempty"`
+	Sequence         uint64                 `json:"sequence"`
+	Subject          string                 `json:"subject"`
+	Time             time.Time              `json:"time"`
+	Kind             string                 `json:"kind"`
+	Error            string                 `json:"error,omitempty"`
+	Deliveries       int                    `json:"deliveries,omitempty"`
+	OriginalSubject  string                 `json:"original_subject,omitempty"`
+	OriginalSequence uint64                 `json:"original_sequence,omitempty"`
+	FailedAt         string                 `json:"failed_at,omitempty"`
+	DeliveryID       string                 `json:"delivery_id,omitempty"`
+	Event            *runevent.RunCompleted `json:"event,omitempty"`
+	DecodeError      string                 `json:"decode_error,omitempty"`
+	Advisory         *maxDeliverAdvisory    `json:"advisory,omitempty"`
 	// Headers and Body are only in "show".
 	Headers map[string][]string `json:"headers,omitempty"`
 	Body    json.RawMessage     `json:"body,omitempty"`
@@ -231,7 +232,7 @@ func decodeRecord(m *jetstream.RawStreamMsg) *record {
 		}
 		return r
 	}
-	if ev, err := events.DecodeRunCompleted(m.Data); err != nil {
+	if ev, err := runevent.DecodeRunCompleted(m.Data); err != nil {
 		r.DecodeError = err.Error()
 	} else {
 		r.Event = ev
@@ -477,7 +478,7 @@ func (d *dlq) replayOne(ctx context.Context, r *record, dryRun bool) replayResul
 	default:
 		return fail("undecodable event (%s): inspect it with 'dlq show %d', remove it with 'dlq purge %d'", r.DecodeError, r.Sequence, r.Sequence)
 	}
-	ev, err := events.DecodeRunCompleted(data)
+	ev, err := runevent.DecodeRunCompleted(data)
 	if err != nil {
 		return fail("undecodable event: %v", err)
 	}

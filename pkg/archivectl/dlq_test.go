@@ -18,6 +18,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 
@@ -25,10 +26,10 @@ import (
 type fakeArchiver struct {
 	mu      sync.Mutex
 	succeed bool
-	seen    []*events.RunCompleted
+	seen    []*runevent.RunCompleted
 }
 
-func (f *fakeArchiver) ArchiveRun(_ context.Context, ev *events.RunCompleted, _ bool) (archive.RunResult, error) {
+func (f *fakeArchiver) ArchiveRun(_ context.Context, ev *runevent.RunCompleted, _ bool) (archive.RunResult, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seen = append(f.seen, ev)
@@ -64,15 +65,15 @@ func startWorker(t *testing.T, js jetstream.JetStream, topo events.Topology, arc
 
 // dlqRecord mirrors dlq ls --json.
 type dlqRecord struct {
-	Sequence         uint64               `json:"sequence"`
-	Kind             string               `json:"kind"`
-	Error            string               `json:"error"`
-	Deliveries       int                  `json:"deliveries"`
-	OriginalSubject  string               `json:"original_subject"`
-	OriginalSequence uint64               `json:"original_sequence"`
-	Event            *events.RunCompleted `json:"event"`
-	DecodeError      string               `json:"decode_error"`
-	Headers          map[string][]string  `json:"headers"`
+	Sequence         uint64                 `json:"sequence"`
+	Kind             string                 `json:"kind"`
+	Error            string                 `json:"error"`
+	Deliveries       int                    `json:"deliveries"`
+	OriginalSubject  string                 `json:"original_subject"`
+	OriginalSequence uint64                 `json:"original_sequence"`
+	Event            *runevent.RunCompleted `json:"event"`
+	DecodeError      string                 `json:"decode_error"`
+	Headers          map[string][]string    `json:"headers"`
 }
 
 // TestDLQ dead-letters events through a real worker, then lists, shows,
@@ -84,10 +85,10 @@ func TestDLQ(t *testing.T) {
 	fake := &fakeArchiver{}
 	stop := startWorker(t, js, topo, fake)
 
-	good := &events.RunCompleted{
-		SchemaVersion: events.SchemaVersion, Source: events.SourceWebhook, DeliveryID: "d-1", ReceivedAt: time.Now().UTC(),
-		InstallationID: 77, Repository: events.Repository{ID: 100000001, Owner: "octo-org", Name: "app", FullName: "octo-org/app"},
-		WorkflowRun: events.WorkflowRun{ID: 555, RunAttempt: 2, Name: "CI", Conclusion: "success"},
+	good := &runevent.RunCompleted{
+		SchemaVersion: runevent.SchemaVersion, Source: runevent.SourceWebhook, DeliveryID: "d-1", ReceivedAt: time.Now().UTC(),
+		InstallationID: 77, Repository: runevent.Repository{ID: 100000001, Owner: "octo-org", Name: "app", FullName: "octo-org/app"},
+		WorkflowRun: runevent.WorkflowRun{ID: 555, RunAttempt: 2, Name: "CI", Conclusion: "success"},
 	}
 	if _, err := events.NewPublisher(js, topo, 0).Publish(t.Context(), good); err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func TestDLQ(t *testing.T) {
 		msgs[0].Header.Get(events.HeaderDelivery) != "d-1" || msgs[0].Header.Get(events.HeaderError) != "" {
 		t.Fatalf("run stream after replay: %+v", msgs)
 	}
-	replayed, err := events.DecodeRunCompleted(msgs[0].Data)
+	replayed, err := runevent.DecodeRunCompleted(msgs[0].Data)
 	if err != nil || !reflect.DeepEqual(replayed, good) {
 		t.Fatalf("replayed event %+v (%v), want %+v", replayed, err, good)
 	}
@@ -218,10 +219,10 @@ func TestDLQReplaysMaxDeliveriesAdvisory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &events.RunCompleted{
-		SchemaVersion: events.SchemaVersion, ReceivedAt: time.Now().UTC(), InstallationID: 9,
-		Repository:  events.Repository{ID: 42, Owner: "o", Name: "r", FullName: "o/r"},
-		WorkflowRun: events.WorkflowRun{ID: 777, RunAttempt: 1},
+	e := &runevent.RunCompleted{
+		SchemaVersion: runevent.SchemaVersion, ReceivedAt: time.Now().UTC(), InstallationID: 9,
+		Repository:  runevent.Repository{ID: 42, Owner: "o", Name: "r", FullName: "o/r"},
+		WorkflowRun: runevent.WorkflowRun{ID: 777, RunAttempt: 1},
 	}
 	ack, err := events.NewPublisher(js, topo, 0).Publish(t.Context(), e)
 	if err != nil {
@@ -252,7 +253,7 @@ func TestDLQReplaysMaxDeliveriesAdvisory(t *testing.T) {
 	if len(msgs) != 1 || msgs[0].Sequence == ack.Sequence || msgs[0].Header.Get(jetstream.MsgIDHeader) != "wr:777:1:replay:"+seq {
 		t.Fatalf("run stream after replaying the advisory: %+v, want only the republished event", msgs)
 	}
-	var got events.RunCompleted
+	var got runevent.RunCompleted
 	if err := json.Unmarshal(msgs[0].Data, &got); err != nil || got.WorkflowRun.ID != 777 {
 		t.Fatalf("republished body %s", msgs[0].Data)
 	}

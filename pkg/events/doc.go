@@ -1,13 +1,16 @@
-// Package events is the contract between the webhook and the workers: the
-// versioned [RunCompleted] event, the NATS subject layout, the JetStream
-// stream and consumer configuration, and a small [Publisher].
+// Package events is the NATS transport of run events between the webhook
+// and the workers: the subject layout, the JetStream stream and consumer
+// configuration (and their provisioning), the connection, and a small
+// [Publisher]. The event itself (the schema, its encoding and its message
+// id) is package runevent, which has no NATS dependency, so the archive
+// core does not pull in nats.go.
 //
 // # Delivery semantics
 //
 // The webhook publishes one message per completed workflow run attempt and
 // answers GitHub with a 2xx only after JetStream has acknowledged (stored) it.
 // Every message carries the Nats-Msg-Id "wr:<run_id>:<run_attempt>" (see
-// [MsgID]), so that within the stream's duplicate window
+// runevent.MsgID), so that within the stream's duplicate window
 //
 //   - a delivery GitHub redelivers (same X-GitHub-Delivery), and
 //   - the same run attempt delivered by two hooks (an org hook and a repository
@@ -35,8 +38,9 @@
 // [Publisher.Publish] returns an error whenever the message was not
 // acknowledged by JetStream within the publish timeout; callers must then
 // report failure upstream (the webhook answers 503). A duplicate
-// acknowledgement is success. [DecodeRunCompleted] returns [ErrBadEvent] for
-// payloads a worker can never process (permanent errors).
+// acknowledgement is success. runevent.DecodeRunCompleted returns
+// runevent.ErrBadEvent for payloads a worker can never process (permanent
+// errors).
 //
 // # Metrics
 //

@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func TestMain(m *testing.M) {
@@ -43,11 +45,11 @@ func jetStream(t *testing.T) (*server.Server, *nats.Conn, jetstream.JetStream) {
 	return ns, nc, js
 }
 
-func testEvent(runID int64, attempt int) *RunCompleted {
-	return &RunCompleted{
-		SchemaVersion: SchemaVersion, Source: SourceWebhook, DeliveryID: "d-" + MsgID(runID, attempt),
+func testEvent(runID int64, attempt int) *runevent.RunCompleted {
+	return &runevent.RunCompleted{
+		SchemaVersion: runevent.SchemaVersion, Source: runevent.SourceWebhook, DeliveryID: "d-" + runevent.MsgID(runID, attempt),
 		ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), InstallationID: 42,
-		Repository:  Repository{ID: 1296269, Owner: "octo.org", Name: "hello.world", FullName: "octo.org/hello.world"},
-		WorkflowRun: WorkflowRun{ID: runID, RunAttempt: attempt, Name: "ci", Conclusion: "success"},
+		Repository:  runevent.Repository{ID: 1296269, Owner: "octo.org", Name: "hello.world", FullName: "octo.org/hello.world"},
+		WorkflowRun: runevent.WorkflowRun{ID: runID, RunAttempt: attempt, Name: "ci", Conclusion: "success"},
 	}
 }

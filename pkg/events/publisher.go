@@ -8,6 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // Message headers set on every event.
@@ -50,7 +52,7 @@ type PublishResult struct {
 // Publish stores e in the run stream with its run-attempt message id and
 // returns once JetStream has acknowledged it. A duplicate (the same run
 // attempt inside the duplicate window) is success with Duplicate set.
-func (p *Publisher) Publish(ctx context.Context, e *RunCompleted) (PublishResult, error) {
+func (p *Publisher) Publish(ctx context.Context, e *runevent.RunCompleted) (PublishResult, error) {
 	data, err := e.Encode()
 	if err != nil {
 		return PublishResult{}, err

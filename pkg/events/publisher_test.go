@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func TestPublisherStoresAndDeduplicates(t *testing.T) {
@@ -47,10 +49,10 @@ func TestPublisherStoresAndDeduplicates(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.Subject != "archiver.runs.42.1296269" || m.Header.Get(jetstream.MsgIDHeader) != "wr:1234:1" ||
-		m.Header.Get(HeaderDelivery) != e.DeliveryID || m.Header.Get(HeaderSchema) != strconv.Itoa(SchemaVersion) {
+		m.Header.Get(HeaderDelivery) != e.DeliveryID || m.Header.Get(HeaderSchema) != strconv.Itoa(runevent.SchemaVersion) {
 		t.Fatalf("stored message: subject %q headers %v", m.Subject, m.Header)
 	}
-	got, err := DecodeRunCompleted(m.Data)
+	got, err := runevent.DecodeRunCompleted(m.Data)
 	if err != nil {
 		t.Fatal(err)
 	}

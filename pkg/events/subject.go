@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // DefaultSubjectPrefix is the root of every subject the archiver publishes.
@@ -23,7 +25,7 @@ type Subjects struct {
 }
 
 // Run returns the subject for an event.
-func (s Subjects) Run(e *RunCompleted) string {
+func (s Subjects) Run(e *runevent.RunCompleted) string {
 	return s.prefix() + ".runs." + strconv.FormatInt(e.InstallationID, 10) + "." + strconv.FormatInt(e.Repository.ID, 10)
 }
 
@@ -31,7 +33,7 @@ func (s Subjects) Run(e *RunCompleted) string {
 func (s Subjects) Runs() string { return s.prefix() + ".runs.>" }
 
 // DeadLetter returns the subject of a dead-lettered run event.
-func (s Subjects) DeadLetter(e *RunCompleted) string {
+func (s Subjects) DeadLetter(e *runevent.RunCompleted) string {
 	return s.prefix() + ".dlq." + strconv.FormatInt(e.InstallationID, 10) + "." + strconv.FormatInt(e.Repository.ID, 10)
 }
 

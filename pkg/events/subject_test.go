@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func TestSubjectsRoundTrip(t *testing.T) {
@@ -80,11 +82,11 @@ func TestSubjectsWildcards(t *testing.T) {
 
 func ExampleSubjects() {
 	s := Subjects{} // default prefix "archiver"
-	e := &RunCompleted{InstallationID: 42, Repository: Repository{ID: 1296269, Owner: "octo.org", Name: "hello.world"}}
+	e := &runevent.RunCompleted{InstallationID: 42, Repository: runevent.Repository{ID: 1296269, Owner: "octo.org", Name: "hello.world"}}
 	fmt.Println(s.Run(e))
 	inst, repo, _ := s.ParseRun(s.Run(e))
 	fmt.Println(inst, repo)
-	fmt.Println(MsgID(30433642, 2))
+	fmt.Println(runevent.MsgID(30433642, 2))
 	// Output:
 	// archiver.runs.42.1296269
 	// 42 1296269

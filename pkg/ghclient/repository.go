@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-github/v66/github"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // ErrNotFound: GitHub answered 404 for a repository, run or installation:
@@ -66,15 +66,15 @@ func (c *Client) ListRepoArtifacts(ctx context.Context, owner, repo string) ([]a
 
 // GetRepo returns a repository with GitHub's spelling of its owner and
 // name, or ErrNotFound.
-func (c *Client) GetRepo(ctx context.Context, owner, repo string) (events.Repository, error) {
+func (c *Client) GetRepo(ctx context.Context, owner, repo string) (runevent.Repository, error) {
 	what := fmt.Sprintf("get repository %s/%s", owner, repo)
 	var r github.Repository
 	resp, err := c.get(ctx, "get_repo", fmt.Sprintf("repos/%s/%s", url.PathEscape(owner), url.PathEscape(repo)), &r)
 	if err != nil {
 		if statusOf(resp, err) == http.StatusNotFound {
-			return events.Repository{}, fmt.Errorf("ghclient: %s: %w", what, ErrNotFound)
+			return runevent.Repository{}, fmt.Errorf("ghclient: %s: %w", what, ErrNotFound)
 		}
-		return events.Repository{}, classify(what, resp, err)
+		return runevent.Repository{}, classify(what, resp, err)
 	}
 	return toRepository(&r), nil
 }
@@ -82,8 +82,8 @@ func (c *Client) GetRepo(ctx context.Context, owner, repo string) (events.Reposi
 // Run is a workflow run as "Get a workflow run" returns it, in the event
 // types the archive records.
 type Run struct {
-	Repository  events.Repository
-	WorkflowRun events.WorkflowRun
+	Repository  runevent.Repository
+	WorkflowRun runevent.WorkflowRun
 }
 
 // GetRun returns a workflow run (its latest attempt), or ErrNotFound.
@@ -99,7 +99,7 @@ func (c *Client) GetRun(ctx context.Context, owner, repo string, runID int64) (R
 	}
 	return Run{
 		Repository: toRepository(r.GetRepository()),
-		WorkflowRun: events.WorkflowRun{
+		WorkflowRun: runevent.WorkflowRun{
 			ID:         r.GetID(),
 			RunAttempt: r.GetRunAttempt(),
 			WorkflowID: r.GetWorkflowID(),
@@ -121,7 +121,7 @@ func (c *Client) GetRun(ctx context.Context, owner, repo string, runID int64) (R
 // repositories the installation token reaches ("List repositories
 // accessible to the app installation") and the next page's number, 0 after
 // the last one. It needs an installation token (App credentials).
-func (c *Client) ListInstallationReposPage(ctx context.Context, page int) ([]events.Repository, int, error) {
+func (c *Client) ListInstallationReposPage(ctx context.Context, page int) ([]runevent.Repository, int, error) {
 	what := fmt.Sprintf("list repositories of installation %d page %d", c.installationID, page)
 	var list github.ListRepositories
 	resp, err := c.get(ctx, "list_installation_repos", fmt.Sprintf("installation/repositories?per_page=%d&page=%d", PerPage, max(page, 1)), &list)
@@ -131,7 +131,7 @@ func (c *Client) ListInstallationReposPage(ctx context.Context, page int) ([]eve
 		}
 		return nil, 0, classify(what, resp, err)
 	}
-	out := make([]events.Repository, 0, len(list.Repositories))
+	out := make([]runevent.Repository, 0, len(list.Repositories))
 	for _, r := range list.Repositories {
 		out = append(out, toRepository(r))
 	}
@@ -140,8 +140,8 @@ func (c *Client) ListInstallationReposPage(ctx context.Context, page int) ([]eve
 
 // ListInstallationRepos lists every repository of the installation, all
 // pages.
-func (c *Client) ListInstallationRepos(ctx context.Context) ([]events.Repository, error) {
-	var out []events.Repository
+func (c *Client) ListInstallationRepos(ctx context.Context) ([]runevent.Repository, error) {
+	var out []runevent.Repository
 	for page := 1; page != 0; {
 		repos, next, err := c.ListInstallationReposPage(ctx, page)
 		if err != nil {
@@ -170,8 +170,8 @@ func (c *Client) get(ctx context.Context, op, u string, v any) (*github.Response
 	return resp, err
 }
 
-func toRepository(r *github.Repository) events.Repository {
-	return events.Repository{
+func toRepository(r *github.Repository) runevent.Repository {
+	return runevent.Repository{
 		ID:       r.GetID(),
 		Owner:    r.GetOwner().GetLogin(),
 		Name:     r.GetName(),

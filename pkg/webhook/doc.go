@@ -1,5 +1,5 @@
 // Package webhook receives GitHub App webhook deliveries and turns every
-// completed workflow run into a durable [events.RunCompleted] message in
+// completed workflow run into a durable [runevent.RunCompleted] message in
 // NATS JetStream. [Handler] serves POST /webhook; [Server] adds /healthz,
 // /readyz and /metrics, the NATS connection, stream provisioning and
 // graceful shutdown; [Main] is the binary.
@@ -10,7 +10,7 @@
 //
 //   - A workflow_run delivery with action "completed" that passes the
 //     [Filter] is published with the message id "wr:<run_id>:<run_attempt>"
-//     (see [events.MsgID]); the handler waits for JetStream's
+//     (see [runevent.MsgID]); the handler waits for JetStream's
 //     acknowledgement and answers 202 with an [Accepted] body (delivery id,
 //     stream sequence, duplicate flag). A redelivery of the same delivery,
 //     or the same run attempt from a second hook, inside the stream's

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // Conclusions returns the values GitHub reports in workflow_run.conclusion.
@@ -76,7 +76,7 @@ func (f Filter) Validate() error {
 
 // Match returns "" if the run passes the filter, or the reason (one of the
 // Reason constants) it does not. Patterns must be valid (see Validate).
-func (f Filter) Match(e *events.RunCompleted) string {
+func (f Filter) Match(e *runevent.RunCompleted) string {
 	repo := e.Repository.FullName
 	if repo == "" {
 		repo = e.Repository.Owner + "/" + e.Repository.Name

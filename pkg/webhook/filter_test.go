@@ -3,22 +3,22 @@ package webhook
 import (
 	"testing"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func TestFilterMatch(t *testing.T) {
 	t.Parallel()
-	run := func(repo, workflow, path, branch, conclusion string) *events.RunCompleted {
-		e := &events.RunCompleted{WorkflowName: workflow}
+	run := func(repo, workflow, path, branch, conclusion string) *runevent.RunCompleted {
+		e := &runevent.RunCompleted{WorkflowName: workflow}
 		e.Repository.FullName = repo
-		e.WorkflowRun = events.WorkflowRun{Path: path, HeadBranch: branch, Conclusion: conclusion}
+		e.WorkflowRun = runevent.WorkflowRun{Path: path, HeadBranch: branch, Conclusion: conclusion}
 		return e
 	}
 	base := run("Acme/Rocket", "CI", ".github/workflows/ci.yml", "main", "success")
 	tests := []struct {
 		name   string
 		filter Filter
-		e      *events.RunCompleted
+		e      *runevent.RunCompleted
 		want   string
 	}{
 		{"empty filter admits all", Filter{}, base, ""},
@@ -28,7 +28,7 @@ func TestFilterMatch(t *testing.T) {
 		{"any owner", Filter{ReposAllow: []string{"*/rocket"}}, base, ""},
 		{"deny wins over allow", Filter{ReposAllow: []string{"acme/*"}, ReposDeny: []string{"ACME/rock*"}}, base, ReasonRepoDenied},
 		{"deny miss", Filter{ReposDeny: []string{"acme/other"}}, base, ""},
-		{"owner/name without full_name", Filter{ReposAllow: []string{"o/n"}}, func() *events.RunCompleted {
+		{"owner/name without full_name", Filter{ReposAllow: []string{"o/n"}}, func() *runevent.RunCompleted {
 			e := run("", "", "", "", "")
 			e.Repository.Owner, e.Repository.Name = "o", "n"
 			return e

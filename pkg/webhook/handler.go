@@ -14,8 +14,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // GitHub delivery headers.
@@ -45,7 +47,7 @@ const DefaultMaxBodyBytes = 25 << 20
 // acknowledged the event (a duplicate acknowledgement is success), and an
 // error otherwise. [events.Publisher] is the implementation.
 type Publisher interface {
-	Publish(ctx context.Context, e *events.RunCompleted) (events.PublishResult, error)
+	Publish(ctx context.Context, e *runevent.RunCompleted) (events.PublishResult, error)
 }
 
 var _ Publisher = (*events.Publisher)(nil)

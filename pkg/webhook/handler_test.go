@@ -17,6 +17,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func TestHandlerPublishesCompletedRun(t *testing.T) {
@@ -52,15 +53,15 @@ func TestHandlerPublishesCompletedRun(t *testing.T) {
 	if len(msg.Data) > 1024 {
 		t.Errorf("published %d bytes: the compact event, not the %d-byte body, must be published", len(msg.Data), len(body))
 	}
-	ev, err := events.DecodeRunCompleted(msg.Data)
+	ev, err := runevent.DecodeRunCompleted(msg.Data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := events.RunCompleted{
-		SchemaVersion: events.SchemaVersion, Source: events.SourceWebhook, DeliveryID: "d-1",
+	want := runevent.RunCompleted{
+		SchemaVersion: runevent.SchemaVersion, Source: runevent.SourceWebhook, DeliveryID: "d-1",
 		ReceivedAt: e.now, InstallationID: 4242,
-		Repository: events.Repository{ID: 777, Owner: "acme", Name: "rocket", FullName: "acme/rocket", Private: true},
-		WorkflowRun: events.WorkflowRun{
+		Repository: runevent.Repository{ID: 777, Owner: "acme", Name: "rocket", FullName: "acme/rocket", Private: true},
+		WorkflowRun: runevent.WorkflowRun{
 			ID: 123456789, RunAttempt: 2, WorkflowID: 2823525, Name: "ci", Path: ".github/workflows/ci.yml",
 			Event: "push", HeadBranch: "main", HeadSHA: "deadbeef", Conclusion: "failure", Status: "completed",
 			CreatedAt: created, UpdatedAt: created.Add(90 * time.Second),
@@ -141,7 +142,7 @@ func TestHandlerFormEncoded(t *testing.T) {
 	form := []byte(url.Values{"payload": {string(payload)}}.Encode())
 	d := testDelivery{event: EventWorkflowRun, id: "form-1", body: form, contentType: "application/x-www-form-urlencoded"}
 	a := e.post(t, d).accepted(t)
-	ev, err := events.DecodeRunCompleted(e.getMsg(t, a.Sequence).Data)
+	ev, err := runevent.DecodeRunCompleted(e.getMsg(t, a.Sequence).Data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +424,7 @@ func FuzzHandler(f *testing.F) {
 			if err := ev.Validate(); err != nil || ev.Repository.ID <= 0 {
 				t.Fatalf("published an invalid event %+v: %v", ev, err)
 			}
-			if ev.DeliveryID != "fuzz" || ev.Source != events.SourceWebhook || ev.ReceivedAt.IsZero() {
+			if ev.DeliveryID != "fuzz" || ev.Source != runevent.SourceWebhook || ev.ReceivedAt.IsZero() {
 				t.Fatalf("event metadata not set: %+v", ev)
 			}
 		}
@@ -472,7 +473,7 @@ func BenchmarkHandler(b *testing.B) {
 
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(_ context.Context, e *events.RunCompleted) (events.PublishResult, error) {
+func (nopPublisher) Publish(_ context.Context, e *runevent.RunCompleted) (events.PublishResult, error) {
 	if _, err := e.Encode(); err != nil { // the real publisher's encoding cost
 		return events.PublishResult{}, err
 	}

@@ -24,6 +24,7 @@ import (
 
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func TestMain(m *testing.M) {
@@ -304,12 +305,12 @@ func runPayload(t testing.TB, p ghsim.RunPayload) []byte {
 // fakePublisher records events; block makes Publish wait for ctx.
 type fakePublisher struct {
 	mu       sync.Mutex
-	events   []events.RunCompleted
+	events   []runevent.RunCompleted
 	block    bool
 	deadline atomic.Bool // Publish saw a context deadline
 }
 
-func (f *fakePublisher) Publish(ctx context.Context, e *events.RunCompleted) (events.PublishResult, error) {
+func (f *fakePublisher) Publish(ctx context.Context, e *runevent.RunCompleted) (events.PublishResult, error) {
 	if _, ok := ctx.Deadline(); ok {
 		f.deadline.Store(true)
 	}

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // ErrBadPayload marks a delivery body that is not valid JSON, has a field of
@@ -66,11 +66,11 @@ type WorkflowRun struct {
 	Action string
 	// Event is the run as an event, with SchemaVersion and Source set;
 	// DeliveryID and ReceivedAt are the caller's to fill.
-	Event events.RunCompleted
+	Event runevent.RunCompleted
 }
 
 // ParseWorkflowRun reads a workflow_run delivery body. It decodes only the
-// fields of [events.RunCompleted] and skips the rest of the (typically
+// fields of [runevent.RunCompleted] and skips the rest of the (typically
 // 20+ KB) payload without building it, while still rejecting any body that
 // is not valid JSON. It accepts exactly the bodies json.Unmarshal accepts,
 // with the same field semantics (case-insensitive keys, last duplicate
@@ -102,12 +102,12 @@ func (r *WorkflowRun) Validate() error {
 }
 
 func (w *wirePayload) workflowRun() WorkflowRun {
-	e := events.RunCompleted{SchemaVersion: events.SchemaVersion, Source: events.SourceWebhook}
+	e := runevent.RunCompleted{SchemaVersion: runevent.SchemaVersion, Source: runevent.SourceWebhook}
 	if w.Installation != nil {
 		e.InstallationID = w.Installation.ID
 	}
 	if r := w.Repository; r != nil {
-		e.Repository = events.Repository{ID: r.ID, Name: r.Name, FullName: r.FullName, Private: r.Private}
+		e.Repository = runevent.Repository{ID: r.ID, Name: r.Name, FullName: r.FullName, Private: r.Private}
 		if r.Owner != nil {
 			e.Repository.Owner = r.Owner.Login
 		}
@@ -119,7 +119,7 @@ func (w *wirePayload) workflowRun() WorkflowRun {
 		e.WorkflowName = w.Workflow.Name
 	}
 	if r := w.WorkflowRun; r != nil {
-		e.WorkflowRun = events.WorkflowRun{
+		e.WorkflowRun = runevent.WorkflowRun{
 			ID: r.ID, RunAttempt: r.RunAttempt, WorkflowID: r.WorkflowID,
 			Name: r.Name, Path: r.Path, Event: r.Event,
 			HeadBranch: r.HeadBranch, HeadSHA: r.HeadSHA,

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 func sample(t testing.TB, name string) []byte {
@@ -29,13 +29,13 @@ func TestParseWorkflowRunSample(t *testing.T) {
 	}
 	want := WorkflowRun{
 		Action: "completed",
-		Event: events.RunCompleted{
-			SchemaVersion: events.SchemaVersion,
-			Source:        events.SourceWebhook,
+		Event: runevent.RunCompleted{
+			SchemaVersion: runevent.SchemaVersion,
+			Source:        runevent.SourceWebhook,
 			// The sample is a repository-hook delivery: no installation.
 			InstallationID: 0,
-			Repository:     events.Repository{ID: 300029405, Owner: "octo-org", Name: "octo-repo", FullName: "octo-org/octo-repo"},
-			WorkflowRun: events.WorkflowRun{
+			Repository:     runevent.Repository{ID: 300029405, Owner: "octo-org", Name: "octo-repo", FullName: "octo-org/octo-repo"},
+			WorkflowRun: runevent.WorkflowRun{
 				ID: 289782451, RunAttempt: 1, WorkflowID: 2823525,
 				Name: "", Path: ".github/workflows/test.yml", Event: "repository_dispatch",
 				HeadBranch: "master", HeadSHA: "3484a3fb816e0859fd6e1cea078d76385ff50625",
@@ -272,7 +272,7 @@ func FuzzParseWorkflowRun(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := events.DecodeRunCompleted(data)
+			back, err := runevent.DecodeRunCompleted(data)
 			if err != nil {
 				t.Fatalf("accepted event does not round-trip: %v", err)
 			}

@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 
@@ -15,7 +15,7 @@ type countingArchiver struct {
 	calls atomic.Int64
 }
 
-func (c *countingArchiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, final bool) (archive.RunResult, error) {
+func (c *countingArchiver) ArchiveRun(ctx context.Context, ev *runevent.RunCompleted, final bool) (archive.RunResult, error) {
 	c.calls.Add(1)
 	return c.Archiver.ArchiveRun(ctx, ev, final)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // TestPermanentArtifactFailureWritesManifestFirst: one artifact with a
@@ -67,7 +68,7 @@ type scriptedArchiver struct {
 	calls atomic.Int32
 }
 
-func (a *scriptedArchiver) ArchiveRun(ctx context.Context, ev *events.RunCompleted, final bool) (archive.RunResult, error) {
+func (a *scriptedArchiver) ArchiveRun(ctx context.Context, ev *runevent.RunCompleted, final bool) (archive.RunResult, error) {
 	i := int(a.calls.Add(1)) - 1
 	if i >= len(a.errs) {
 		return archive.RunResult{}, nil

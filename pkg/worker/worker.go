@@ -17,11 +17,12 @@ import (
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // Archiver archives one run attempt; see archive.Archiver.ArchiveRun.
 type Archiver interface {
-	ArchiveRun(ctx context.Context, ev *events.RunCompleted, final bool) (archive.RunResult, error)
+	ArchiveRun(ctx context.Context, ev *runevent.RunCompleted, final bool) (archive.RunResult, error)
 }
 
 // Defaults for [Config].
@@ -187,7 +188,7 @@ func (w *Worker) handle(msg jetstream.Msg) {
 		return
 	}
 	log := w.log.With("stream_seq", meta.Sequence.Stream, "deliveries", meta.NumDelivered, "delivery_id", msg.Headers().Get(events.HeaderDelivery))
-	ev, err := events.DecodeRunCompleted(msg.Data())
+	ev, err := runevent.DecodeRunCompleted(msg.Data())
 	if err != nil {
 		w.settle(msg, meta, nil, err, log)
 		return
@@ -239,12 +240,12 @@ func (w *Worker) heartbeat(ctx context.Context, msg jetstream.Msg, log *slog.Log
 //   - shutdown (only when the worker's own job context ended): Nak at once;
 //   - a rate limit: Nak until GitHub allows;
 //   - anything else: Nak with exponential backoff.
-func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *events.RunCompleted, err error, log *slog.Logger) {
+func (w *Worker) settle(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *runevent.RunCompleted, err error, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	final := meta.NumDelivered >= uint64(w.topo.MaxDeliver)
 	outcome, at := archive.Classify(err)
-	if errors.Is(err, events.ErrBadEvent) {
+	if errors.Is(err, runevent.ErrBadEvent) {
 		outcome = archive.OutcomePermanent
 	}
 	if outcome == archive.OutcomeCanceled && w.jobsCtx.Err() == nil {
@@ -297,7 +298,7 @@ func (w *Worker) backoff(delivered uint64) time.Duration {
 
 // deadLetter writes the event with its error to the DLQ stream, then Terms
 // it. If the record cannot be written the message is Naked, never lost.
-func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *events.RunCompleted, cause error, kind string, log *slog.Logger) {
+func (w *Worker) deadLetter(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *runevent.RunCompleted, cause error, kind string, log *slog.Logger) {
 	subject := w.topo.Subjects.DeadLetterRaw()
 	if ev != nil {
 		subject = w.topo.Subjects.DeadLetter(ev)

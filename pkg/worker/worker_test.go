@@ -16,6 +16,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 
@@ -70,7 +71,7 @@ func (s *stack) startWorker(t *testing.T, arch worker.Archiver, reg prometheus.R
 	return w
 }
 
-func (s *stack) publish(t *testing.T, ev *events.RunCompleted) {
+func (s *stack) publish(t *testing.T, ev *runevent.RunCompleted) {
 	t.Helper()
 	if _, err := s.pub.Publish(t.Context(), ev); err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func TestPermanentErrorIsDeadLettered(t *testing.T) {
 	if n := gone.Header.Get(events.HeaderDeliveries); n != "1" {
 		t.Errorf("a permanent error was delivered %s times, want 1", n)
 	}
-	if back, err := events.DecodeRunCompleted(gone.Data); err != nil || back.WorkflowRun.ID != 12345 {
+	if back, err := runevent.DecodeRunCompleted(gone.Data); err != nil || back.WorkflowRun.ID != 12345 {
 		t.Errorf("dead letter body %q: %v", gone.Data, err)
 	}
 	if m, ok := kinds["archiver.dlq.555.100"]; !ok || m.Header.Get(events.HeaderDeliveries) != "1" {

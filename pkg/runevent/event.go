@@ -1,4 +1,4 @@
-package events
+package runevent
 
 import (
 	"crypto/sha256"

@@ -1,10 +1,11 @@
-package events
+package runevent
 
 import (
 	"errors"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMsgID(t *testing.T) {
@@ -108,5 +109,14 @@ func TestDecodeRunCompleted(t *testing.T) {
 				t.Fatalf("Decode err = %v, want ErrBadEvent", err)
 			}
 		})
+	}
+}
+
+func testEvent(runID int64, attempt int) *RunCompleted {
+	return &RunCompleted{
+		SchemaVersion: SchemaVersion, Source: SourceWebhook, DeliveryID: "d-" + MsgID(runID, attempt),
+		ReceivedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), InstallationID: 42,
+		Repository:  Repository{ID: 1296269, Owner: "octo.org", Name: "hello.world", FullName: "octo.org/hello.world"},
+		WorkflowRun: WorkflowRun{ID: runID, RunAttempt: attempt, Name: "ci", Conclusion: "success"},
 	}
 }
