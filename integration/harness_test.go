@@ -25,6 +25,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
 )
 
@@ -419,7 +420,7 @@ func (h *harness) queue(ctx context.Context) (queueState, error) {
 			Error:      m.Header.Get(events.HeaderError),
 			Deliveries: m.Header.Get(events.HeaderDeliveries),
 		}
-		if ev, err := events.DecodeRunCompleted(m.Data); err == nil {
+		if ev, err := runevent.DecodeRunCompleted(m.Data); err == nil {
 			dl.RunID, dl.Attempt = ev.WorkflowRun.ID, ev.WorkflowRun.RunAttempt
 		}
 		q.DLQ = append(q.DLQ, dl)

@@ -63,6 +63,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 const (
@@ -483,14 +484,14 @@ func (b *bench) measureWorker(ctx context.Context, run ghsim.Run, artID, size, p
 	sampler := sampleRSS(pid)
 	progress := b.watchProgress(artID)
 	blobBefore := b.sim.Stats().BlobBytesByArtifact[artID]
-	ev := &events.RunCompleted{
-		SchemaVersion:  events.SchemaVersion,
-		Source:         events.SourceBackfill,
+	ev := &runevent.RunCompleted{
+		SchemaVersion:  runevent.SchemaVersion,
+		Source:         runevent.SourceBackfill,
 		DeliveryID:     tag,
 		ReceivedAt:     time.Now(),
 		InstallationID: b.repo.InstallationID,
-		Repository:     events.Repository{ID: b.repo.ID, Owner: b.repo.Owner, Name: b.repo.Name, FullName: b.repo.FullName()},
-		WorkflowRun: events.WorkflowRun{
+		Repository:     runevent.Repository{ID: b.repo.ID, Owner: b.repo.Owner, Name: b.repo.Name, FullName: b.repo.FullName()},
+		WorkflowRun: runevent.WorkflowRun{
 			ID: run.ID, RunAttempt: run.Attempt, Name: run.Name, Path: run.Path, Event: run.Event,
 			HeadBranch: run.HeadBranch, HeadSHA: run.HeadSHA, Conclusion: run.Conclusion, Status: "completed",
 		},

@@ -36,6 +36,7 @@ import (
 
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
 )
 
@@ -545,7 +546,7 @@ func procCPU(pid int) time.Duration {
 // runRaw publishes the compact event synchronously from o.conns
 // goroutines with distinct message ids: the bound for the webhook.
 func runRaw(ctx context.Context, o options, js jetstream.JetStream, topo events.Topology, g *generator, natsPID int) (phaseResult, error) {
-	subject := topo.Subjects.Run(&events.RunCompleted{InstallationID: 4242, Repository: events.Repository{ID: 777}})
+	subject := topo.Subjects.Run(&runevent.RunCompleted{InstallationID: 4242, Repository: runevent.Repository{ID: 777}})
 	return window(ctx, o, natsPID, func(_ int, stop func() bool, measure func(time.Duration, string)) error {
 		for !stop() {
 			id := g.runID()
@@ -555,7 +556,7 @@ func runRaw(ctx context.Context, o options, js jetstream.JetStream, topo events.
 			msg.Header.Set(events.HeaderDelivery, "loadgen-"+strconv.FormatInt(id, 10))
 			pctx, cancel := context.WithTimeout(ctx, events.DefaultPublishTimeout)
 			start := time.Now()
-			ack, err := js.PublishMsg(pctx, msg, jetstream.WithMsgID(events.MsgID(id, 1)), jetstream.WithExpectStream(topo.Stream))
+			ack, err := js.PublishMsg(pctx, msg, jetstream.WithMsgID(runevent.MsgID(id, 1)), jetstream.WithExpectStream(topo.Stream))
 			d := time.Since(start)
 			cancel()
 			switch {

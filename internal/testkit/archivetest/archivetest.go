@@ -23,8 +23,8 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/testserver"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
+	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
 )
 
@@ -101,15 +101,15 @@ func Logger() *slog.Logger {
 }
 
 // Event builds the event the webhook would publish for run.
-func Event(repo ghsim.Repo, run ghsim.Run) *events.RunCompleted {
-	return &events.RunCompleted{
-		SchemaVersion:  events.SchemaVersion,
-		Source:         events.SourceWebhook,
+func Event(repo ghsim.Repo, run ghsim.Run) *runevent.RunCompleted {
+	return &runevent.RunCompleted{
+		SchemaVersion:  runevent.SchemaVersion,
+		Source:         runevent.SourceWebhook,
 		DeliveryID:     "delivery-" + run.HeadSHA[:8],
 		ReceivedAt:     time.Now(),
 		InstallationID: repo.InstallationID,
-		Repository:     events.Repository{ID: repo.ID, Owner: repo.Owner, Name: repo.Name, FullName: repo.FullName()},
-		WorkflowRun: events.WorkflowRun{
+		Repository:     runevent.Repository{ID: repo.ID, Owner: repo.Owner, Name: repo.Name, FullName: repo.FullName()},
+		WorkflowRun: runevent.WorkflowRun{
 			ID: run.ID, RunAttempt: run.Attempt, Name: run.Name, Path: run.Path, Event: run.Event,
 			HeadBranch: run.HeadBranch, HeadSHA: run.HeadSHA, Conclusion: run.Conclusion, Status: "completed",
 		},
