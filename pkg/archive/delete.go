@@ -4,9 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-
-	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // deleteArchived deletes from GitHub every archived artifact of m, the
@@ -15,14 +12,15 @@ import (
 // there is one). So an artifact is deleted only once a durable manifest
 // lists its verified copy. It then commits the manifest again with
 // deleted_from_github set, and returns it. In dry-run mode it only logs.
-func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, m *Manifest, log *slog.Logger) (*Manifest, error) {
+func (a *Archiver) deleteArchived(ctx context.Context, j *job, m *Manifest) (*Manifest, error) {
+	log := j.log
 	m = MergeManifests(&Manifest{}, m) // a copy to mark
 	changed := false
 	commit := func() (*Manifest, error) {
 		if !changed {
 			return m, nil
 		}
-		return a.commitManifest(ctx, l, m)
+		return a.commitManifest(ctx, j.l, m)
 	}
 	for i := range m.Artifacts {
 		rec := &m.Artifacts[i]
@@ -57,7 +55,7 @@ func (a *Archiver) deleteArchived(ctx context.Context, gh GitHub, ev *runevent.R
 			log.Info("dry run: would delete artifact from github", "artifact_id", rec.ID, "key", rec.Key)
 			continue
 		}
-		if err := gh.DeleteArtifact(ctx, ev.Repository.Owner, ev.Repository.Name, rec.ID); err != nil {
+		if err := j.gh.DeleteArtifact(ctx, j.ev.Repository.Owner, j.ev.Repository.Name, rec.ID); err != nil {
 			a.m.deletes.WithLabelValues("failed").Inc()
 			// Keep what was deleted so far on record.
 			if cm, cerr := commit(); cerr != nil {

@@ -14,8 +14,6 @@ import (
 	"net/url"
 	"strconv"
 	"time"
-
-	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
 // Bounds of the retry loops of one artifact within one job.
@@ -34,9 +32,9 @@ const (
 // artifact's lease transfers it; other workers wait for that transfer and
 // record its result, so two jobs that need the same artifact at once cost
 // one transfer.
-func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) ArtifactRecord {
+func (a *Archiver) archiveArtifact(ctx context.Context, j *job, r RemoteArtifact) ArtifactRecord {
 	rec := baseRecord(r)
-	log = log.With("artifact_id", r.ID)
+	log := j.log.With("artifact_id", r.ID)
 	if r.Expired {
 		rec.Status = StatusExpired
 		a.m.artifacts.WithLabelValues("expired").Inc()
@@ -61,7 +59,7 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *runevent.
 		held, holder, err := a.leases.acquire(ctx, r.ID)
 		if err == nil && held == nil {
 			// Another live worker is transferring it: wait, then record.
-			out, found, err := a.existing(ctx, l, r)
+			out, found, err := a.existing(ctx, j.l, r)
 			if err == nil && found {
 				a.m.artifacts.WithLabelValues("skipped").Inc()
 				return out
@@ -82,7 +80,7 @@ func (a *Archiver) archiveArtifact(ctx context.Context, gh GitHub, ev *runevent.
 		var skipped bool
 		tries++ // a failed lease lookup counts as a try too
 		if err == nil {
-			out, skipped, err = a.transferHeld(ctx, gh, ev, l, r, held, log)
+			out, skipped, err = a.transferHeld(ctx, j, r, held, log)
 		}
 		if err == nil {
 			if skipped {
@@ -135,7 +133,7 @@ func (a *Archiver) leasePoll() time.Duration {
 // transferHeld transfers the artifact while holding its lease, renewing it
 // in the background. If the lease is lost the transfer is cancelled and the
 // error wraps ErrLeaseLost. The lease is released at the end.
-func (a *Archiver) transferHeld(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, r RemoteArtifact, held *lease, log *slog.Logger) (ArtifactRecord, bool, error) {
+func (a *Archiver) transferHeld(ctx context.Context, j *job, r RemoteArtifact, held *lease, log *slog.Logger) (ArtifactRecord, bool, error) {
 	tctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	kctx, stopKeep := context.WithCancel(ctx)
@@ -144,7 +142,7 @@ func (a *Archiver) transferHeld(ctx context.Context, gh GitHub, ev *runevent.Run
 		defer close(kept)
 		held.keep(kctx, func(err error) { cancel(fmt.Errorf("%w: %v", ErrLeaseLost, err)) })
 	}()
-	out, skipped, err := a.transfer(tctx, gh, ev, l, r, log)
+	out, skipped, err := a.transfer(tctx, j, r, log)
 	stopKeep()
 	<-kept
 	if cause := context.Cause(tctx); err != nil && ctx.Err() == nil && errors.Is(cause, ErrLeaseLost) {
@@ -210,14 +208,14 @@ func baseRecord(r RemoteArtifact) ArtifactRecord {
 }
 
 // transfer copies one artifact, or finds it already archived (skipped).
-func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, l Layout, r RemoteArtifact, log *slog.Logger) (ArtifactRecord, bool, error) {
-	prefix := l.ArtifactPrefix(r.ID)
-	if rec, found, err := a.existing(ctx, l, r); err != nil || found {
+func (a *Archiver) transfer(ctx context.Context, j *job, r RemoteArtifact, log *slog.Logger) (ArtifactRecord, bool, error) {
+	prefix := j.l.ArtifactPrefix(r.ID)
+	if rec, found, err := a.existing(ctx, j.l, r); err != nil || found {
 		return rec, true, err
 	}
 
 	start := a.cfg.Now()
-	dl, err := a.open(ctx, gh, ev, r, 0)
+	dl, err := a.open(ctx, j, r, 0)
 	if err != nil {
 		return ArtifactRecord{}, false, err
 	}
@@ -229,8 +227,8 @@ func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *runevent.RunComp
 		IfAbsent:    true,
 		Metadata: map[string]string{
 			MetaArtifactID: strconv.FormatInt(r.ID, 10),
-			MetaRunID:      strconv.FormatInt(l.RunID, 10),
-			MetaRepository: ev.Repository.FullName,
+			MetaRunID:      strconv.FormatInt(j.l.RunID, 10),
+			MetaRepository: j.ev.Repository.FullName,
 			MetaName:       url.QueryEscape(r.Name),
 		},
 	}
@@ -248,7 +246,7 @@ func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *runevent.RunComp
 	if dl.Length <= a.cfg.PartSize {
 		info, err = a.putSingle(ctx, key, dl, h, opts)
 	} else {
-		info, err = a.putMultipart(ctx, gh, ev, r, key, &dl, h, want, opts, log)
+		info, err = a.putMultipart(ctx, j, r, key, &dl, h, want, opts, log)
 	}
 	if errors.Is(err, ErrExists) {
 		// Another worker archived it concurrently; what is there is verified.
@@ -278,8 +276,8 @@ func (a *Archiver) transfer(ctx context.Context, gh GitHub, ev *runevent.RunComp
 }
 
 // open asks GitHub for a fresh redirect URL and opens it at offset.
-func (a *Archiver) open(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, r RemoteArtifact, offset int64) (*Download, error) {
-	u, err := gh.DownloadURL(ctx, ev.Repository.Owner, ev.Repository.Name, r.ID)
+func (a *Archiver) open(ctx context.Context, j *job, r RemoteArtifact, offset int64) (*Download, error) {
+	u, err := j.gh.DownloadURL(ctx, j.ev.Repository.Owner, j.ev.Repository.Name, r.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +307,7 @@ func (a *Archiver) putSingle(ctx context.Context, key string, dl *Download, h ha
 // and a Range request: bytes already durably uploaded are not fetched again.
 // The upload completes only when the byte count and GitHub's digest match;
 // otherwise it is aborted.
-func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, r RemoteArtifact, key string, dlp **Download, h hash.Hash, want []byte, opts PutOptions, log *slog.Logger) (info ObjectInfo, err error) {
+func (a *Archiver) putMultipart(ctx context.Context, j *job, r RemoteArtifact, key string, dlp **Download, h hash.Hash, want []byte, opts PutOptions, log *slog.Logger) (info ObjectInfo, err error) {
 	dl := *dlp
 	length := dl.Length
 	partSize := PartSize(length, a.cfg.PartSize)
@@ -365,7 +363,7 @@ func (a *Archiver) putMultipart(ctx context.Context, gh GitHub, ev *runevent.Run
 		if err := sleep(ctx, backoff); err != nil {
 			return ObjectInfo{}, err
 		}
-		if dl, err = a.reopen(ctx, gh, ev, r, off, length); err != nil {
+		if dl, err = a.reopen(ctx, j, r, off, length); err != nil {
 			return ObjectInfo{}, err
 		}
 		*dlp = dl
@@ -400,8 +398,8 @@ func (a *Archiver) uploadGone(ctx context.Context, key string, err error) error 
 
 // reopen resumes a download at offset with a fresh redirect URL. A blob host
 // that ignores the Range is read up to offset and discarded.
-func (a *Archiver) reopen(ctx context.Context, gh GitHub, ev *runevent.RunCompleted, r RemoteArtifact, offset, length int64) (*Download, error) {
-	dl, err := a.open(ctx, gh, ev, r, offset)
+func (a *Archiver) reopen(ctx context.Context, j *job, r RemoteArtifact, offset, length int64) (*Download, error) {
+	dl, err := a.open(ctx, j, r, offset)
 	if err != nil {
 		return nil, err
 	}
