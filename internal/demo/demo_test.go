@@ -1,13 +1,21 @@
 package demo_test
 
 import (
+	"archive/zip"
 	"bytes"
+	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/internal/demo"
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
 )
 
 func TestDemoArchivesEveryRun(t *testing.T) {
@@ -28,5 +36,111 @@ func TestDemoArchivesEveryRun(t *testing.T) {
 	}
 	if n := strings.Count(s, " expired "); n != 1 {
 		t.Errorf("%d artifacts expired, want 1:\n%s", n, s)
+	}
+
+	// Every archived artifact is what GitHub would serve: the zips open
+	// and their entries read with correct CRC-32s; the "archive: false"
+	// report is a plain file.
+	manifests := readManifests(t, dir)
+	zips := 0
+	for _, m := range manifests {
+		for _, a := range m.Artifacts {
+			if a.Status != "archived" {
+				continue
+			}
+			body, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(a.Key)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.FileName == "report.html" {
+				if a.ContentType != "application/octet-stream" || bytes.HasPrefix(body, []byte("PK")) {
+					t.Errorf("%s: %s, %q...: want a plain file", a.Key, a.ContentType, body[:4])
+				}
+				continue
+			}
+			if !strings.HasSuffix(a.Key, ".zip") {
+				t.Errorf("%s: not archived as a zip (%s)", a.Key, a.ContentType)
+				continue
+			}
+			zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+			if err != nil {
+				t.Errorf("%s: not a zip: %v", a.Key, err)
+				continue
+			}
+			checkZip(t, a.Key, zr)
+			zips++
+		}
+	}
+	if zips != 6 {
+		t.Errorf("%d zips checked, want 6", zips)
+	}
+
+	// What a new user does: archivectl get, then open the zip.
+	var runID int64
+	for _, m := range manifests {
+		if m.Repository.FullName == "acme/widgets" {
+			runID = m.WorkflowRun.ID
+		}
+	}
+	target := filepath.Join(t.TempDir(), "dist.zip")
+	var stdout, stderr bytes.Buffer
+	env := map[string]string{"ARCHIVER_DESTINATION": "file://" + dir}
+	args := []string{"get", "acme/widgets", strconv.FormatInt(runID, 10), "dist", "-o", target}
+	if code := archivectl.Main(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		t.Fatalf("archivectl %s: exit %d\n%s%s", strings.Join(args, " "), code, stdout.String(), stderr.String())
+	}
+	zr, err := zip.OpenReader(target)
+	if err != nil {
+		t.Fatalf("open the downloaded dist.zip: %v", err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 3 || zr.File[0].Name != "file-1.bin" {
+		t.Errorf("dist.zip holds %d entries, first %q; want 3, file-1.bin", len(zr.File), zr.File[0].Name)
+	}
+	checkZip(t, target, &zr.Reader)
+}
+
+// readManifests returns every run attempt's manifest under dir.
+func readManifests(t *testing.T, dir string) []*archive.Manifest {
+	t.Helper()
+	var out []*archive.Manifest
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.Name() != "manifest.json" {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		m, err := archive.DecodeManifest(b)
+		if err != nil {
+			return err
+		}
+		out = append(out, m)
+		return nil
+	})
+	if err != nil || len(out) != 3 {
+		t.Fatalf("%d manifests, %v; want 3", len(out), err)
+	}
+	return out
+}
+
+// checkZip reads every entry of a zip, which checks its CRC-32.
+func checkZip(t *testing.T, name string, zr *zip.Reader) {
+	t.Helper()
+	if len(zr.File) == 0 {
+		t.Errorf("%s: an empty zip", name)
+	}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Errorf("%s: open %s: %v", name, f.Name, err)
+			continue
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n != int64(f.UncompressedSize64) {
+			t.Errorf("%s: read %s: %d bytes, %v", name, f.Name, n, err)
+		}
 	}
 }

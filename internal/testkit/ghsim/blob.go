@@ -197,7 +197,7 @@ func (s *Server) serveBlob(sw *statusWriter, r *http.Request, reqID string, id i
 		sw.WriteHeader(status)
 		return
 	}
-	c := NewContent(a.Seed, a.Size)
+	c := a.Content()
 	if _, err := c.Seek(start, io.SeekStart); err != nil {
 		panic(err) // start is never negative
 	}

@@ -22,15 +22,15 @@ func readAll(t *testing.T, r io.Reader) []byte {
 func TestContentDeterministic(t *testing.T) {
 	t.Parallel()
 	const size = 3<<20 + 5 // crosses 1 MiB blocks, odd length
-	a := readAll(t, ghsim.NewContent(1, size))
-	b := readAll(t, ghsim.NewContent(1, size))
+	a := readAll(t, ghsim.NewRawContent(1, size))
+	b := readAll(t, ghsim.NewRawContent(1, size))
 	if len(a) != size {
 		t.Fatalf("read %d bytes, want %d", len(a), size)
 	}
 	if !bytes.Equal(a, b) {
 		t.Fatal("same seed and size gave different bodies")
 	}
-	// A fixed digest pins the format: another process (cmd/ghsim, or an
+	// A fixed digest pins the stream: another process (cmd/ghsim, or an
 	// archiver test) computes the same body. Checked against an independent
 	// implementation of the formula documented on Content.
 	const golden = "bf08625050779f78d0bfcb9958a4a7ab767e590bb27ad2a2be74fbd59d101de9"
@@ -38,22 +38,24 @@ func TestContentDeterministic(t *testing.T) {
 	if got := hex.EncodeToString(sum[:]); got != golden {
 		t.Fatalf("sha256 = %s, want %s", got, golden)
 	}
-	if got := ghsim.NewContent(1, size).SHA256(); got != golden {
+	if got := ghsim.NewRawContent(1, size).SHA256(); got != golden {
 		t.Fatalf("Content.SHA256 = %s, want %s", got, golden)
 	}
-	if got := ghsim.NewContent(2, size).SHA256(); got == golden {
+	if got := ghsim.NewRawContent(2, size).SHA256(); got == golden {
 		t.Fatal("seed 2 has the digest of seed 1")
 	}
-	if got, want := ghsim.NewContent(1, size-1).SHA256(), sha256.Sum256(a[:size-1]); got != hex.EncodeToString(want[:]) {
+	if got, want := ghsim.NewRawContent(1, size-1).SHA256(), sha256.Sum256(a[:size-1]); got != hex.EncodeToString(want[:]) {
 		t.Fatal("a shorter body is not a prefix of the longer one")
 	}
 }
 
+// TestContentRandomAccess checks the stream; TestContentZipRandomAccess
+// the zip around it.
 func TestContentRandomAccess(t *testing.T) {
 	t.Parallel()
 	const size = 5<<20 + 123
-	full := readAll(t, ghsim.NewContent(7, size))
-	c := ghsim.NewContent(7, size)
+	full := readAll(t, ghsim.NewRawContent(7, size))
+	c := ghsim.NewRawContent(7, size)
 	for _, off := range []int64{0, 1, 8, 4095, 1 << 20, 1<<20 - 3, 3<<20 + 17, size - 10} {
 		buf := make([]byte, 64<<10)
 		n, err := c.ReadAt(buf, off)
@@ -95,7 +97,7 @@ func TestContentBlocksDiffer(t *testing.T) {
 	t.Parallel()
 	// Every 1 MiB block is distinct, so a client that repeats or skips a
 	// whole block is caught too.
-	c := ghsim.NewContent(3, 8<<20)
+	c := ghsim.NewRawContent(3, 8<<20)
 	seen := map[[32]byte]int{}
 	buf := make([]byte, 1<<20)
 	for i := range 8 {

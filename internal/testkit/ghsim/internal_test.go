@@ -1,6 +1,7 @@
 package ghsim
 
 import (
+	"hash/crc32"
 	"strings"
 	"testing"
 	"time"
@@ -120,8 +121,28 @@ func TestFaultCheck(t *testing.T) {
 	}
 }
 
+func TestBlockPrefixCRC(t *testing.T) {
+	t.Parallel()
+	buf := make([]byte, blockSize)
+	for _, seed := range []int64{0, 1, -7, 1 << 40} {
+		for _, blk := range []int64{0, 1, 4096, 1 << 30} {
+			fill(buf, seed, blk*blockSize)
+			for _, n := range []int64{0, 1, 7, 8, crcStep - 1, crcStep, crcStep + 1, 3*crcStep + 5, blockSize - 1, blockSize} {
+				if got, want := blockPrefixCRC(seed, blk, n), crc32.ChecksumIEEE(buf[:n]); got != want {
+					t.Fatalf("seed %d block %d: CRC of %d bytes = %08x, want %08x", seed, blk, n, got, want)
+				}
+			}
+		}
+	}
+}
+
 func BenchmarkContentReadAt(b *testing.B) {
-	c := NewContent(42, 1<<40)
+	b.Run("zip", func(b *testing.B) { benchmarkReadAt(b, NewContent(42, 1<<40)) })
+	b.Run("raw", func(b *testing.B) { benchmarkReadAt(b, NewRawContent(42, 1<<40)) })
+}
+
+// benchmarkReadAt reads 1 MiB windows, unaligned, along c.
+func benchmarkReadAt(b *testing.B, c *Content) {
 	buf := make([]byte, 1<<20)
 	b.SetBytes(int64(len(buf)))
 	var off int64

@@ -555,6 +555,15 @@ func TestBlobRange(t *testing.T) {
 	}
 	full := readAll(t, c)
 	blob := e.zipURL(t, a.ID)
+	// The whole body is that content: a zip whose entries read with
+	// correct CRC-32s.
+	resp, body := e.call(t, "GET", blob, "")
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/zip" || !bytes.Equal(body, full) {
+		t.Fatalf("GET: %d %q, %d bytes (equal to Content: %v)", resp.StatusCode, resp.Header.Get("Content-Type"), len(body), bytes.Equal(body, full))
+	}
+	if zr, _ := openZip(t, bytes.NewReader(body), size); len(zr.File) != 3 {
+		t.Fatalf("%d zip entries, want 3", len(zr.File))
+	}
 	for _, tc := range []struct {
 		h          string
 		start, end int64
@@ -563,6 +572,8 @@ func TestBlobRange(t *testing.T) {
 		{"bytes=100-199", 100, 199},
 		{"bytes=-10", size - 10, size - 1},
 		{"bytes=5-999999999", 5, size - 1},
+		{"bytes=1048600-1048700", 1048600, 1048700}, // the second entry's local header
+		{"bytes=3145600-3145700", 3145600, 3145700}, // the central directory and end record
 	} {
 		resp, body := e.call(t, "GET", blob, "", "Range", tc.h)
 		if resp.StatusCode != http.StatusPartialContent {
@@ -575,11 +586,11 @@ func TestBlobRange(t *testing.T) {
 			t.Fatalf("%s: %d bytes that differ from the full body's slice", tc.h, len(body))
 		}
 	}
-	resp, _ := e.call(t, "GET", blob, "", "Range", fmt.Sprintf("bytes=%d-", size))
+	resp, _ = e.call(t, "GET", blob, "", "Range", fmt.Sprintf("bytes=%d-", size))
 	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable || resp.Header.Get("Content-Range") != fmt.Sprintf("bytes */%d", size) {
 		t.Fatalf("range past the end: %d %q, want 416", resp.StatusCode, resp.Header.Get("Content-Range"))
 	}
-	resp, body := e.call(t, "HEAD", blob, "")
+	resp, body = e.call(t, "HEAD", blob, "")
 	if resp.StatusCode != http.StatusOK || resp.ContentLength != size || len(body) != 0 {
 		t.Fatalf("HEAD: %d, length %d, body %d", resp.StatusCode, resp.ContentLength, len(body))
 	}
@@ -588,7 +599,7 @@ func TestBlobRange(t *testing.T) {
 	for _, r := range st.Ranges {
 		starts = append(starts, r.Start)
 	}
-	if want := []int64{1 << 20, 100, size - 10, 5, size}; !slices.Equal(starts, want) {
+	if want := []int64{1 << 20, 100, size - 10, 5, 1048600, 3145600, size}; !slices.Equal(starts, want) {
 		t.Fatalf("range starts %v, want %v", starts, want)
 	}
 
@@ -610,6 +621,13 @@ func TestRawLegacyAndDigestVariants(t *testing.T) {
 	resp, body := e.call(t, "GET", e.zipURL(t, raw.ID), "")
 	if resp.Header.Get("Content-Type") != "application/octet-stream" || resp.Header.Get("Content-Disposition") != `attachment; filename="report.html"` || len(body) != 500 {
 		t.Fatalf("raw artifact: %q %q, %d bytes", resp.Header.Get("Content-Type"), resp.Header.Get("Content-Disposition"), len(body))
+	}
+	// An "archive: false" artifact is the plain file, no zip around it.
+	if !bytes.Equal(body, readAll(t, ghsim.NewRawContent(raw.Seed, 500))) || bytes.HasPrefix(body, []byte("PK")) {
+		t.Fatal("the raw artifact's body is not the plain generated stream")
+	}
+	if sum, _ := e.s.SHA256(raw.ID); sum != sha256Hex(body) {
+		t.Fatalf("SHA256 of the raw artifact = %s, want %s", sum, sha256Hex(body))
 	}
 
 	_, body = e.call(t, "GET", fmt.Sprintf("repos/%s/%s/actions/artifacts/%d", owner, repoName, legacy.ID), pat)
