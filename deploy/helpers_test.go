@@ -14,6 +14,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
@@ -31,26 +32,14 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
-var envNameRE = regexp.MustCompile(`\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b`)
-
-// envNames extracts the variable names from the first column of an env
-// table such as worker.Env ("GITHUB_APP_PRIVATE_KEY / GITHUB_APP_PRIVATE_KEY_FILE").
-func envNames(table [][2]string) []string {
-	var names []string
-	for _, row := range table {
-		names = append(names, envNameRE.FindAllString(row[0], -1)...)
-	}
-	return names
-}
-
 // goRuntimeEnv are variables read by the Go runtime of every binary.
 var goRuntimeEnv = []string{"GOMEMLIMIT", "GOMAXPROCS", "GODEBUG", "GOGC"}
 
 // binaryEnv tells whether a variable is one the binary reads.
 type binaryEnv struct {
 	names []string
-	// awsChain: any AWS_* variable (the SDK's chain: worker.Env lists the
-	// common ones and "...").
+	// awsChain: any AWS_* variable (the SDK's chain: worker.Env documents
+	// the common ones and "...").
 	awsChain bool
 }
 
@@ -61,27 +50,19 @@ func (e binaryEnv) has(name string) bool {
 	return slices.Contains(e.names, name) || slices.Contains(goRuntimeEnv, name)
 }
 
-// workerEnv is what cmd/worker reads: its Env table, the NATS connection
-// and the JetStream topology.
+// workerEnv is what cmd/worker reads: the rows of worker.Env (its own
+// settings, the NATS connection and the JetStream topology).
 func workerEnv() binaryEnv {
-	var names []string
-	names = append(names, envNames(worker.Env)...)
-	names = append(names, envNames(events.ConnEnv)...)
-	names = append(names, envNames(events.TopologyEnv)...)
-	return binaryEnv{names: names, awsChain: true}
+	return binaryEnv{names: worker.Env().Names(), awsChain: true}
 }
 
-// webhookEnv is what cmd/webhook reads (webhook.Env), plus the
-// consumer-only topology variables: they come from the ConfigMap both
-// binaries share, so that the streams they provision agree, and the webhook
-// ignores them.
+// webhookEnv is what cmd/webhook reads (webhook.Env), plus the consumer's
+// variables: they come from the ConfigMap both binaries share, so that the
+// streams they provision agree, and the webhook ignores them.
 func webhookEnv() binaryEnv {
-	var names []string
-	for _, v := range webhook.Env() {
-		names = append(names, envNameRE.FindAllString(v.Name, -1)...)
-	}
-	names = append(names, envNames(events.TopologyEnv)...)
-	return binaryEnv{names: names}
+	var consumer service.Env
+	events.ConsumerEnv(&consumer, new(events.Topology))
+	return binaryEnv{names: append(webhook.Env().Names(), consumer.Names()...)}
 }
 
 // mkbucketEnv is what deploy/mkbucket reads.

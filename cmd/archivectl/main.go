@@ -8,17 +8,16 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // from now on a second signal ends the process at once
-	}()
-	os.Exit(archivectl.Main(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
+	// The first SIGTERM or SIGINT cancels the command; a second one ends
+	// the process at once.
+	ctx, stop := service.SignalContext(context.Background())
+	code := archivectl.Main(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }

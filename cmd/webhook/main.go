@@ -6,23 +6,10 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go func() {
-		<-ctx.Done()
-		stop() // from now on a second signal ends the process at once
-	}()
-	if err := webhook.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "webhook:", err)
-		os.Exit(1)
-	}
-}
+// main runs webhook.Main until the first SIGTERM or SIGINT, then drains; a
+// second signal ends the process at once. It exits 1 on an error.
+func main() { service.Exec("webhook", webhook.Main) }

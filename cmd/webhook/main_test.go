@@ -39,11 +39,9 @@ func TestHelpListsEnvironment(t *testing.T) {
 	if err := webhook.Main(t.Context(), []string{"-h"}, func(string) string { return "" }, &out, io.Discard); err != nil {
 		t.Fatalf("-h: %v", err)
 	}
-	for _, v := range webhook.Env() {
-		for name := range strings.SplitSeq(v.Name, " / ") {
-			if !strings.Contains(out.String(), name) {
-				t.Errorf("-h does not list %s", name)
-			}
+	for _, name := range webhook.Env().Names() {
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("-h does not list %s", name)
 		}
 	}
 	for _, want := range []string{"GITHUB_WEBHOOK_SECRET_FILE", "NATS_URL", "ARCHIVER_PUBLISH_TIMEOUT", "ARCHIVER_STREAM_REPLICAS", "ARCHIVER_DEDUP_WINDOW", "(default 5s)"} {

@@ -5,23 +5,11 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process
-	}()
-	if err := worker.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(1)
-	}
-}
+// main runs worker.Main until the first SIGTERM or SIGINT, then hands the
+// in-flight runs back within the grace period; a second signal ends the
+// process at once. It exits 1 on an error.
+func main() { service.Exec("worker", worker.Main) }

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
 // usage is cmd/demo's -h.
@@ -23,18 +25,22 @@ prints what was archived. It needs no setup.
 Flags:
 `
 
-// envHelp lists the variables the demo reads.
-const envHelp = `
-Environment:
-  ARCHIVER_DESTINATION          archive URL, if --dest is not given (default ` + DefaultDestination + `)
-  ARCHIVER_S3_FORCE_PATH_STYLE  path-style S3 URLs, for MinIO and other S3-compatibles (default false)
-  AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ...
-                                the standard AWS SDK chain, for an s3:// destination
-
+// afterwards is the end of cmd/demo's -h.
+const afterwards = `
 Afterwards:
   ARCHIVER_DESTINATION=file://./archive-demo go run ./cmd/archivectl ls
   ARCHIVER_DESTINATION=file://./archive-demo go run ./cmd/archivectl verify --deep
 `
+
+// Env is the demo's environment table: the archive's location. --dest
+// wins over ARCHIVER_DESTINATION.
+func Env() *service.Env { return env(new(Options)) }
+
+func env(o *Options) *service.Env {
+	var e service.Env
+	destination.Env(&e, &o.Destination, DefaultDestination, &o.ForcePathStyle)
+	return &e
+}
 
 // Main is cmd/demo: it parses args and the environment and runs the demo.
 // It returns the process exit code: 0 on success, 1 on failure, 2 on a
@@ -44,11 +50,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs.SetOutput(stderr)
 	dest := fs.String("dest", "", "archive `URL` (default $ARCHIVER_DESTINATION, else "+DefaultDestination+")")
 	verbose := fs.Bool("v", false, "show the components' logs")
+	o := Options{Timeout: 2 * time.Minute}
+	e := env(&o)
 	printUsage := func(w io.Writer) {
 		fs.SetOutput(w)
 		fmt.Fprint(w, usage)
 		fs.PrintDefaults()
-		fmt.Fprint(w, envHelp)
+		fmt.Fprintln(w)
+		service.WriteUsage(w, e)
+		fmt.Fprint(w, afterwards)
 	}
 	fs.Usage = func() {} // printed below, to stdout for -h
 	if err := fs.Parse(args); err != nil {
@@ -63,17 +73,12 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 		fmt.Fprintln(stderr, "demo: takes no arguments")
 		return 2
 	}
-	o := Options{Destination: *dest, Timeout: 2 * time.Minute}
-	if o.Destination == "" {
-		o.Destination = getenv("ARCHIVER_DESTINATION")
+	if err := e.Parse(getenv); err != nil {
+		fmt.Fprintf(stderr, "demo: %v\n", err)
+		return 2
 	}
-	if s := getenv("ARCHIVER_S3_FORCE_PATH_STYLE"); s != "" {
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			fmt.Fprintf(stderr, "demo: ARCHIVER_S3_FORCE_PATH_STYLE=%q: want true or false\n", s)
-			return 2
-		}
-		o.ForcePathStyle = v
+	if *dest != "" {
+		o.Destination = *dest
 	}
 	level := slog.LevelError
 	if *verbose {

@@ -51,6 +51,9 @@ type cli struct {
 	now    func() time.Time
 	// wait sleeps for d or until ctx ends; rate-limit waits go through it.
 	wait func(ctx context.Context, d time.Duration) error
+	// envErr: a variable of the Output group does not parse (its default
+	// is used until the command reports it).
+	envErr error
 }
 
 // Main runs archivectl with args (without the program name) and returns
@@ -59,11 +62,15 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 	c := &cli{
 		getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr,
 		errTTY: isTerminal(stderr),
-		color:  isTerminal(stdout) && getenv("NO_COLOR") == "" && getenv("TERM") != "dumb",
 		now:    time.Now,
 		wait:   sleepCtx,
 	}
-	c.log = newLogger(stderr, getenv("ARCHIVER_LOG_LEVEL"))
+	// A bad value is reported when a command runs; help is still shown.
+	out, err := c.parse(envOutput)
+	c.envErr = err
+	c.color = isTerminal(stdout) && out.noColor == "" && out.term != "dumb"
+	// Diagnostic logs of the stores and clients: text on stderr.
+	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: out.logLevel}))
 	if len(args) == 0 {
 		topUsage(stderr)
 		return ExitUsage
@@ -120,6 +127,8 @@ func (c *cli) run(ctx context.Context, cmd *command, args []string) int {
 		// The flag package has printed what was wrong.
 		fmt.Fprintf(c.stderr, "Run 'archivectl %s -h' for usage.\n", cmd.name)
 		return ExitUsage
+	case c.envErr != nil:
+		return c.exit(cmd.name, c.envErr)
 	}
 	return c.exit(cmd.name, fn(ctx, c, pos))
 }
@@ -230,17 +239,7 @@ func topUsage(w io.Writer) {
 	}
 	fmt.Fprintf(w, "\nRun 'archivectl COMMAND -h' for a command's flags and environment.\n")
 	fmt.Fprintf(w, "Exit codes: 0 ok, 1 failure or problem found, 2 usage error.\n")
-	writeEnv(w, []envGroup{envDestination, envNATS, envGitHub, envOutput})
-}
-
-// newLogger logs warnings (ARCHIVER_LOG_LEVEL to change) of the stores and
-// clients as text on stderr.
-func newLogger(w io.Writer, level string) *slog.Logger {
-	lv := slog.LevelWarn
-	if level != "" {
-		_ = lv.UnmarshalText([]byte(level))
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lv}))
+	writeEnv(w, envGroups())
 }
 
 // isTerminal reports whether w is a character device (a terminal).

@@ -136,11 +136,10 @@ func (o *backfillOptions) run(ctx context.Context, c *cli, args []string) error 
 	if err != nil {
 		return err
 	}
-	gh, err := c.gitHub(false)
+	gh, useToken, err := c.gitHub(false)
 	if err != nil {
 		return err
 	}
-	useToken := c.getenv("GITHUB_TOKEN") != ""
 	if o.installation != 0 && useToken {
 		return usagef("--installation needs App credentials (GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY), not GITHUB_TOKEN")
 	}

@@ -1,13 +1,12 @@
 package archivectl
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"strconv"
+	"io/fs"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,78 +16,121 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
-	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
-// envGroup is a titled list of environment variables for -h.
-type envGroup struct {
-	title string
-	vars  [][2]string
+// settings is archivectl's environment. Each group of variables is bound
+// to the fields it sets, so that a command parses only the groups it uses:
+// ls needs no NATS settings, for one.
+type settings struct {
+	destination    string
+	forcePathStyle bool
+	nats           events.ConnConfig
+	topology       events.Topology
+	gitHub         ghclient.Config
+	logLevel       slog.Level
+	noColor        string
+	term           string
 }
 
-var (
-	envDestination = envGroup{"Archive", [][2]string{
-		{"ARCHIVER_DESTINATION", "the archive: s3://bucket/prefix or file:///path (required)"},
-		{"ARCHIVER_S3_FORCE_PATH_STYLE", "path-style S3 URLs, for MinIO and other S3-compatibles (default false)"},
-		{"AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_PROFILE, ...", "the standard AWS SDK chain (read from the process environment)"},
-	}}
-	envNATS   = envGroup{"NATS JetStream", append(append([][2]string{}, events.ConnEnv...), topologyNames()...)}
-	envGitHub = envGroup{"GitHub", [][2]string{
-		{"GITHUB_API_URL", "REST API root (default " + ghclient.DefaultAPIURL + "; GHES: https://HOST/api/v3)"},
-		{"GITHUB_TOKEN", "a token for every request, instead of App credentials (events get installation 0)"},
-		{"GITHUB_APP_ID", "GitHub App id: installation tokens, and the App JWT for --installation"},
-		{"GITHUB_APP_PRIVATE_KEY / GITHUB_APP_PRIVATE_KEY_FILE", "the App's PEM private key, inline or as a file"},
-	}}
-	envApp = envGroup{"GitHub App (JWT authentication; a token cannot list deliveries)", [][2]string{
-		{"GITHUB_API_URL", "REST API root (default " + ghclient.DefaultAPIURL + ")"},
-		{"GITHUB_APP_ID", "GitHub App id (required)"},
-		{"GITHUB_APP_PRIVATE_KEY / GITHUB_APP_PRIVATE_KEY_FILE", "the App's PEM private key, inline or as a file (required)"},
-	}}
-	envOutput = envGroup{"Output", [][2]string{
-		{"NO_COLOR", "set to disable colours (they are off anyway when stdout is not a terminal)"},
-		{"ARCHIVER_LOG_LEVEL", "level of diagnostic logs on stderr (default warn)"},
-	}}
-)
+// envGroup returns a titled group of variables bound to s, for a command's
+// -h and for parsing.
+type envGroup func(s *settings) *service.Env
 
-// topologyNames are the topology variables that name what archivectl
-// touches (the sizing ones are for the webhook and worker).
-func topologyNames() [][2]string {
-	var out [][2]string
-	for _, v := range events.TopologyEnv {
-		switch v[0] {
-		case "ARCHIVER_STREAM", "ARCHIVER_DLQ_STREAM", "ARCHIVER_SUBJECT_PREFIX":
-			out = append(out, v)
-		}
+// envGroups are all the groups, as "archivectl -h" lists them.
+func envGroups() []envGroup {
+	return []envGroup{envDestination, envNATS, envGitHub, envOutput}
+}
+
+// Env lists every variable archivectl reads, in titled groups; "archivectl
+// COMMAND -h" lists the groups the command reads.
+func Env() []*service.Env {
+	var envs []*service.Env
+	for _, g := range envGroups() {
+		envs = append(envs, g(new(settings)))
 	}
-	return out
+	return envs
+}
+
+func envDestination(s *settings) *service.Env {
+	e := &service.Env{Title: "Archive"}
+	destination.Env(e, &s.destination, "", &s.forcePathStyle)
+	return e
+}
+
+func envNATS(s *settings) *service.Env {
+	e := &service.Env{Title: "NATS JetStream"}
+	events.ConnEnv(e, &s.nats)
+	events.TopologyEnv(e, &s.topology)
+	events.ConsumerEnv(e, &s.topology)
+	return e
+}
+
+func envGitHub(s *settings) *service.Env {
+	e := &service.Env{Title: "GitHub"}
+	e.String(&s.gitHub.APIURL, "GITHUB_API_URL", ghclient.DefaultAPIURL, "REST API root; `https://HOST/api/v3` for GitHub Enterprise Server")
+	e.String(&s.gitHub.Token, "GITHUB_TOKEN", "", "a token for every request, instead of App credentials (events get installation 0)")
+	e.Int64(&s.gitHub.AppID, "GITHUB_APP_ID", 0, "GitHub App id: installation tokens, and the App JWT for --installation").DefaultText("")
+	e.Secret(&s.gitHub.PrivateKey, "GITHUB_APP_PRIVATE_KEY", "the App's PEM private key")
+	return e
+}
+
+// envApp is envGitHub without GITHUB_TOKEN: the /app endpoints need the
+// App's JWT.
+func envApp(s *settings) *service.Env {
+	e := &service.Env{Title: "GitHub App (JWT authentication; a token cannot list deliveries)"}
+	e.String(&s.gitHub.APIURL, "GITHUB_API_URL", ghclient.DefaultAPIURL, "REST API root")
+	e.Int64(&s.gitHub.AppID, "GITHUB_APP_ID", 0, "GitHub App id").DefaultText("").Required()
+	e.Secret(&s.gitHub.PrivateKey, "GITHUB_APP_PRIVATE_KEY", "the App's PEM private key (this or the file is required)")
+	return e
+}
+
+func envOutput(s *settings) *service.Env {
+	e := &service.Env{Title: "Output"}
+	e.String(&s.noColor, "NO_COLOR", "", "set to disable colours (they are off anyway when stdout is not a terminal)")
+	e.String(&s.term, "TERM", "", "`dumb` disables colours too")
+	e.Level(&s.logLevel, "ARCHIVER_LOG_LEVEL", slog.LevelWarn, "level of the diagnostic logs on stderr: `debug`, `info`, `warn` or `error`")
+	return e
 }
 
 func writeEnv(w io.Writer, groups []envGroup) {
 	if len(groups) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nEnvironment:\n")
-	for _, g := range groups {
-		fmt.Fprintf(w, "  %s:\n", g.title)
-		for _, v := range g.vars {
-			fmt.Fprintf(w, "    %s\n        %s\n", v[0], v[1])
-		}
+	envs := make([]*service.Env, len(groups))
+	for i, g := range groups {
+		envs[i] = g(new(settings))
 	}
+	fmt.Fprintln(w)
+	service.WriteUsage(w, envs...)
+}
+
+// parse reads group through getenv into new settings; a variable that
+// does not parse keeps its default. A value that does not parse is a usage
+// error; a key file that cannot be read is not.
+func (c *cli) parse(group envGroup) (*settings, error) {
+	s := new(settings)
+	if err := group(s).Parse(c.getenv); err != nil {
+		if _, ok := errors.AsType[*fs.PathError](err); ok {
+			return s, err
+		}
+		return s, usagef("%v", err)
+	}
+	return s, nil
 }
 
 // openStore opens ARCHIVER_DESTINATION through destination.Open, the one
 // path to every kind of store. The returned close function releases it.
 func (c *cli) openStore(ctx context.Context) (archive.Store, func(), error) {
-	dest := c.getenv("ARCHIVER_DESTINATION")
-	if dest == "" {
+	s, err := c.parse(envDestination)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.destination == "" {
 		return nil, nil, usagef("ARCHIVER_DESTINATION is not set (s3://bucket/prefix or file:///path)")
 	}
-	pathStyle, err := s3store.ForcePathStyleFromEnv(c.getenv)
-	if err != nil {
-		return nil, nil, usagef("%v", err)
-	}
-	st, err := destination.Open(ctx, dest, destination.Options{
-		ForcePathStyle: pathStyle,
+	st, err := destination.Open(ctx, s.destination, destination.Options{
+		ForcePathStyle: s.forcePathStyle,
 		Logger:         c.log,
 	})
 	if err != nil {
@@ -104,11 +146,15 @@ func (c *cli) openStore(ctx context.Context) (archive.Store, func(), error) {
 // jetStream connects to NATS for a short-lived command: it fails at once
 // when NATS is unreachable instead of retrying forever like the services.
 func (c *cli) jetStream() (jetstream.JetStream, events.Topology, func(), error) {
-	topo, err := events.TopologyFromEnv(c.getenv)
+	s, err := c.parse(envNATS)
 	if err != nil {
+		return nil, events.Topology{}, nil, err
+	}
+	topo := s.topology.WithDefaults()
+	if err := topo.Validate(); err != nil {
 		return nil, events.Topology{}, nil, usagef("%v", err)
 	}
-	nc, err := events.Connect(events.ConnConfigFromEnv(c.getenv), "archivectl", c.log,
+	nc, err := events.Connect(s.nats, "archivectl", c.log,
 		nats.RetryOnFailedConnect(false), nats.MaxReconnects(2), nats.Timeout(10*time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil: our own Close
@@ -126,44 +172,30 @@ func (c *cli) jetStream() (jetstream.JetStream, events.Topology, func(), error) 
 	return js, topo, nc.Close, nil
 }
 
-// gitHub builds the GitHub clients from GITHUB_*. With appOnly a
-// GITHUB_TOKEN is ignored: the /app endpoints need the App's JWT.
-func (c *cli) gitHub(appOnly bool) (*ghclient.Clients, error) {
-	cfg := ghclient.Config{
-		APIURL: cmp.Or(c.getenv("GITHUB_API_URL"), ghclient.DefaultAPIURL),
-		Logger: c.log,
+// gitHub builds the GitHub clients from GITHUB_* and says whether they use
+// GITHUB_TOKEN. With appOnly a GITHUB_TOKEN is ignored: the /app endpoints
+// need the App's JWT.
+func (c *cli) gitHub(appOnly bool) (cs *ghclient.Clients, token bool, err error) {
+	group := envGitHub
+	if appOnly {
+		group = envApp
 	}
-	if !appOnly {
-		cfg.Token = c.getenv("GITHUB_TOKEN")
+	s, err := c.parse(group)
+	if err != nil {
+		return nil, false, err
 	}
-	if s := c.getenv("GITHUB_APP_ID"); s != "" {
-		id, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return nil, usagef("GITHUB_APP_ID=%q: not an integer", s)
-		}
-		cfg.AppID = id
-	}
-	switch key, file := c.getenv("GITHUB_APP_PRIVATE_KEY"), c.getenv("GITHUB_APP_PRIVATE_KEY_FILE"); {
-	case key != "":
-		cfg.PrivateKey = []byte(key)
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)
-		}
-		cfg.PrivateKey = b
-	}
+	cfg := s.gitHub
+	cfg.Logger = c.log
 	if cfg.Token == "" && (cfg.AppID == 0 || len(cfg.PrivateKey) == 0) {
 		if appOnly {
-			return nil, usagef("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or _FILE): the App's webhook deliveries need App authentication")
+			return nil, false, usagef("set GITHUB_APP_ID and GITHUB_APP_PRIVATE_KEY (or _FILE): the App's webhook deliveries need App authentication")
 		}
-		return nil, usagef("set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY (or _FILE)")
+		return nil, false, usagef("set GITHUB_TOKEN, or GITHUB_APP_ID with GITHUB_APP_PRIVATE_KEY (or _FILE)")
 	}
-	cs, err := ghclient.New(cfg)
-	if err != nil {
-		return nil, err
+	if cs, err = ghclient.New(cfg); err != nil {
+		return nil, false, err
 	}
-	return cs, nil
+	return cs, cfg.Token != "", nil
 }
 
 // retryRateLimited runs fn until it succeeds or fails with anything but a

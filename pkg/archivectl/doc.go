@@ -30,7 +30,8 @@
 //
 // Everything comes from the environment, read through the injected getenv:
 // ARCHIVER_DESTINATION and the AWS SDK chain for the archive, NATS_* and
-// ARCHIVER_STREAM/ARCHIVER_DLQ_STREAM/ARCHIVER_SUBJECT_PREFIX for
-// JetStream, GITHUB_* for GitHub. "archivectl COMMAND -h" lists what a
-// command reads.
+// the stream settings (ARCHIVER_STREAM, ARCHIVER_DLQ_STREAM, ...) for
+// JetStream, GITHUB_* for GitHub. The variables are the rows of [Env], in
+// groups that a command parses when it needs them; "archivectl COMMAND -h"
+// lists what a command reads.
 package archivectl

@@ -89,7 +89,7 @@ func (o *redeliverOptions) run(ctx context.Context, c *cli, args []string) error
 	if c.now().Sub(since) > redeliverHorizon+time.Hour {
 		fmt.Fprintf(c.stderr, "warning: GitHub only redelivers deliveries of about the last 3 days; older ones will fail\n")
 	}
-	gh, err := c.gitHub(true)
+	gh, _, err := c.gitHub(true)
 	if err != nil {
 		return err
 	}

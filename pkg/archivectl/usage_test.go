@@ -14,7 +14,10 @@ func TestUsage(t *testing.T) {
 	r = run(t, env{}, "-h").want(t, archivectl.ExitOK)
 	mustContain(t, "archivectl -h", r.stdout, "ls", "get", "verify", "backfill", "redeliver", "dlq", "Exit codes",
 		"ARCHIVER_DESTINATION", "ARCHIVER_S3_FORCE_PATH_STYLE", "NATS_URL", "NATS_CREDS", "ARCHIVER_DLQ_STREAM", "GITHUB_API_URL", "GITHUB_TOKEN",
-		"GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "NO_COLOR")
+		"GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "NO_COLOR", "TERM", "ARCHIVER_LOG_LEVEL (default warn)")
+	for _, e := range archivectl.Env() {
+		mustContain(t, "archivectl -h", r.stdout, e.Names()...)
+	}
 	for _, tc := range []struct {
 		args []string
 		env  []string
@@ -41,4 +44,15 @@ func TestUsage(t *testing.T) {
 	run(t, env{"ARCHIVER_DESTINATION": "file:///tmp", "ARCHIVER_S3_FORCE_PATH_STYLE": "maybe"}, "ls").want(t, archivectl.ExitUsage)
 	run(t, env{"NATS_URL": "nats://127.0.0.1:1"}, "dlq", "ls").want(t, archivectl.ExitFailure)
 	run(t, env{"ARCHIVER_MAX_DELIVER": "x"}, "dlq", "ls").want(t, archivectl.ExitUsage)
+	// A bad log level is a usage error of every command, but help still works.
+	r = run(t, env{"ARCHIVER_LOG_LEVEL": "loud"}, "ls").want(t, archivectl.ExitUsage)
+	mustContain(t, "bad log level", r.stderr, `ARCHIVER_LOG_LEVEL="loud"`)
+	run(t, env{"ARCHIVER_LOG_LEVEL": "loud"}, "ls", "-h").want(t, archivectl.ExitOK)
+	run(t, env{"ARCHIVER_LOG_LEVEL": "loud"}, "-h").want(t, archivectl.ExitOK)
+	// GitHub settings: a value that does not parse is a usage error, a key
+	// file that cannot be read a failure.
+	r = run(t, env{"GITHUB_APP_ID": "x", "GITHUB_APP_PRIVATE_KEY": "k"}, "redeliver").want(t, archivectl.ExitUsage)
+	mustContain(t, "bad app id", r.stderr, "GITHUB_APP_ID")
+	r = run(t, env{"GITHUB_APP_ID": "1", "GITHUB_APP_PRIVATE_KEY_FILE": "/nonexistent/app.pem"}, "redeliver").want(t, archivectl.ExitFailure)
+	mustContain(t, "missing key file", r.stderr, "GITHUB_APP_PRIVATE_KEY_FILE", "/nonexistent/app.pem")
 }

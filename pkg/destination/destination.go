@@ -16,7 +16,22 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/filestore"
 	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
+
+// Env adds the variables of the archive's location to e:
+// ARCHIVER_DESTINATION, bound to dest with the default def (required if def
+// is ""), ARCHIVER_S3_FORCE_PATH_STYLE, bound to forcePathStyle, and the
+// AWS SDK's chain, which Open reads for an s3:// destination.
+func Env(e *service.Env, dest *string, def string, forcePathStyle *bool) {
+	v := e.String(dest, "ARCHIVER_DESTINATION", def, "where the archive lives: `s3://bucket/prefix` or `file:///path`")
+	if def == "" {
+		v.Required()
+	}
+	s3store.ForcePathStyleEnv(e, forcePathStyle)
+	e.Doc("AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...", "SDK chain",
+		"the standard AWS SDK configuration (environment keys, a profile, IRSA or an instance role), for an `s3://` destination")
+}
 
 // Options tune how a destination is opened.
 type Options struct {

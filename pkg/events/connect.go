@@ -1,12 +1,13 @@
 package events
 
 import (
-	"cmp"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
 // DefaultNATSURL is used when NATS_URL is unset.
@@ -26,30 +27,27 @@ type ConnConfig struct {
 	Key      string // NATS_KEY: client key (mutual TLS)
 }
 
-// ConnEnv lists the environment variables read by [ConnConfigFromEnv], for -h.
-var ConnEnv = [][2]string{
-	{"NATS_URL", "NATS server URL(s), comma separated (default " + DefaultNATSURL + ")"},
-	{"NATS_CREDS", "credentials file (JWT + nkey seed)"},
-	{"NATS_NKEY", "nkey seed file"},
-	{"NATS_USER / NATS_PASSWORD", "user and password"},
-	{"NATS_TOKEN", "authentication token"},
-	{"NATS_CA", "CA certificate bundle to verify the server"},
-	{"NATS_CERT / NATS_KEY", "client certificate and key for mutual TLS"},
+// ConnEnv adds the connection's variables to e, bound to c's fields with
+// their defaults.
+func ConnEnv(e *service.Env, c *ConnConfig) {
+	e.String(&c.URL, "NATS_URL", DefaultNATSURL, "NATS server URL(s), comma-separated")
+	e.String(&c.Creds, "NATS_CREDS", "", "credentials file (JWT and nkey seed)")
+	e.String(&c.NKey, "NATS_NKEY", "", "nkey seed file")
+	e.String(&c.User, "NATS_USER", "", "user name, with NATS_PASSWORD")
+	e.String(&c.Password, "NATS_PASSWORD", "", "password of NATS_USER")
+	e.String(&c.Token, "NATS_TOKEN", "", "authentication token")
+	e.String(&c.CA, "NATS_CA", "", "CA certificate bundle to verify the server")
+	e.String(&c.Cert, "NATS_CERT", "", "client certificate for mutual TLS, with NATS_KEY")
+	e.String(&c.Key, "NATS_KEY", "", "client key for mutual TLS")
 }
 
 // ConnConfigFromEnv reads the connection settings through getenv.
 func ConnConfigFromEnv(getenv func(string) string) ConnConfig {
-	return ConnConfig{
-		URL:      cmp.Or(getenv("NATS_URL"), DefaultNATSURL),
-		Creds:    getenv("NATS_CREDS"),
-		NKey:     getenv("NATS_NKEY"),
-		User:     getenv("NATS_USER"),
-		Password: getenv("NATS_PASSWORD"),
-		Token:    getenv("NATS_TOKEN"),
-		CA:       getenv("NATS_CA"),
-		Cert:     getenv("NATS_CERT"),
-		Key:      getenv("NATS_KEY"),
-	}
+	var c ConnConfig
+	var e service.Env
+	ConnEnv(&e, &c)
+	_ = e.Parse(getenv) // strings: they always parse
+	return c
 }
 
 // Connect dials NATS. The connection never gives up (it retries the first

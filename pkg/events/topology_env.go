@@ -2,70 +2,45 @@ package events
 
 import (
 	"fmt"
-	"strconv"
-	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
-// TopologyEnv lists the environment variables read by [TopologyFromEnv],
-// for -h.
-var TopologyEnv = [][2]string{
-	{"ARCHIVER_STREAM", "run-event stream name (default " + DefaultStream + ")"},
-	{"ARCHIVER_DLQ_STREAM", "dead-letter stream name (default " + DefaultDeadLetter + ")"},
-	{"ARCHIVER_CONSUMER", "durable worker consumer name (default " + DefaultConsumer + ")"},
-	{"ARCHIVER_SUBJECT_PREFIX", "subject prefix (default " + DefaultSubjectPrefix + ")"},
-	{"ARCHIVER_STREAM_REPLICAS", "stream replicas: 1 dev, 3 production (default 1)"},
-	{"ARCHIVER_STREAM_MAX_AGE", "drop unprocessed events older than this (default 0 = never)"},
-	{"ARCHIVER_STREAM_MAX_BYTES", "stream size bound; full → webhook answers 503 (default 1073741824)"},
-	{"ARCHIVER_DEDUP_WINDOW", "Nats-Msg-Id duplicate window (default 72h)"},
-	{"ARCHIVER_ACK_WAIT", "consumer AckWait; heartbeats every AckWait/4 (default 2m)"},
-	{"ARCHIVER_MAX_DELIVER", "deliveries before dead-lettering (default 10)"},
-	{"ARCHIVER_MAX_ACK_PENDING", "runs in flight across all workers (default 1000)"},
+// TopologyEnv adds the variables of the streams (their names, subjects and
+// sizes) to e, bound to t's fields with their defaults. Both the webhook
+// and the worker provision the streams, so both read these.
+func TopologyEnv(e *service.Env, t *Topology) {
+	e.String(&t.Stream, "ARCHIVER_STREAM", DefaultStream, "run-event stream name")
+	e.String(&t.DeadLetter, "ARCHIVER_DLQ_STREAM", DefaultDeadLetter, "dead-letter stream name")
+	e.String(&t.Subjects.Prefix, "ARCHIVER_SUBJECT_PREFIX", DefaultSubjectPrefix,
+		"subjects are `<prefix>.runs.<installation_id>.<repository_id>` (ids only: repository names may contain `.`)")
+	e.Int(&t.Replicas, "ARCHIVER_STREAM_REPLICAS", DefaultReplicas, "stream replicas: 1 for development, 3 in production")
+	e.Duration(&t.MaxAge, "ARCHIVER_STREAM_MAX_AGE", 0,
+		"drop unprocessed events older than this. Leave it at 0: an expired job is a lost archive").DefaultText("`0` (never)")
+	e.Bytes(&t.MaxBytes, "ARCHIVER_STREAM_MAX_BYTES", DefaultMaxBytes, "stream size bound: when the stream is full, the webhook answers 503 (DiscardNew)")
+	e.Duration(&t.Duplicates, "ARCHIVER_DEDUP_WINDOW", DefaultDuplicates, "`Nats-Msg-Id` de-duplication window (GitHub's redelivery horizon)")
 }
 
-// TopologyFromEnv reads the topology settings through getenv; unset
-// variables keep their defaults.
+// ConsumerEnv adds the variables of the workers' consumer to e, bound to
+// t's fields with their defaults.
+func ConsumerEnv(e *service.Env, t *Topology) {
+	e.String(&t.Consumer, "ARCHIVER_CONSUMER", DefaultConsumer, "durable worker consumer name")
+	e.Duration(&t.AckWait, "ARCHIVER_ACK_WAIT", DefaultAckWait, "consumer AckWait. The worker heartbeats every AckWait/4")
+	e.Int(&t.MaxDeliver, "ARCHIVER_MAX_DELIVER", DefaultMaxDeliver, "deliveries before a run is dead-lettered")
+	e.Int(&t.MaxAckPending, "ARCHIVER_MAX_ACK_PENDING", DefaultMaxAckPending, "runs in flight across all workers")
+}
+
+// TopologyFromEnv reads the topology through getenv (the variables of
+// [TopologyEnv] and [ConsumerEnv]); unset and zero values keep their
+// defaults. It fails on a value that does not parse or a topology that
+// breaks a rule of [Topology.Validate].
 func TopologyFromEnv(getenv func(string) string) (Topology, error) {
-	t := Topology{
-		Subjects:   Subjects{Prefix: getenv("ARCHIVER_SUBJECT_PREFIX")},
-		Stream:     getenv("ARCHIVER_STREAM"),
-		DeadLetter: getenv("ARCHIVER_DLQ_STREAM"),
-		Consumer:   getenv("ARCHIVER_CONSUMER"),
-	}
-	var err error
-	ints := []struct {
-		name string
-		dst  *int
-	}{
-		{"ARCHIVER_STREAM_REPLICAS", &t.Replicas},
-		{"ARCHIVER_MAX_DELIVER", &t.MaxDeliver},
-		{"ARCHIVER_MAX_ACK_PENDING", &t.MaxAckPending},
-	}
-	for _, v := range ints {
-		if s := getenv(v.name); s != "" {
-			if *v.dst, err = strconv.Atoi(s); err != nil {
-				return Topology{}, fmt.Errorf("events: %s=%q: not an integer", v.name, s)
-			}
-		}
-	}
-	durs := []struct {
-		name string
-		dst  *time.Duration
-	}{
-		{"ARCHIVER_STREAM_MAX_AGE", &t.MaxAge},
-		{"ARCHIVER_DEDUP_WINDOW", &t.Duplicates},
-		{"ARCHIVER_ACK_WAIT", &t.AckWait},
-	}
-	for _, v := range durs {
-		if s := getenv(v.name); s != "" {
-			if *v.dst, err = time.ParseDuration(s); err != nil {
-				return Topology{}, fmt.Errorf("events: %s=%q: not a duration", v.name, s)
-			}
-		}
-	}
-	if s := getenv("ARCHIVER_STREAM_MAX_BYTES"); s != "" {
-		if t.MaxBytes, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return Topology{}, fmt.Errorf("events: ARCHIVER_STREAM_MAX_BYTES=%q: not an integer", s)
-		}
+	var t Topology
+	var e service.Env
+	TopologyEnv(&e, &t)
+	ConsumerEnv(&e, &t)
+	if err := e.Parse(getenv); err != nil {
+		return Topology{}, fmt.Errorf("events: %w", err)
 	}
 	t = t.WithDefaults()
 	return t, t.Validate()

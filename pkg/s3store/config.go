@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
 // EnvForcePathStyle is the environment variable for [Config.ForcePathStyle]
@@ -89,18 +90,23 @@ func LoadAWSConfig(ctx context.Context, optFns ...func(*config.LoadOptions) erro
 	return cfg, nil
 }
 
-// ForcePathStyleFromEnv reads ARCHIVER_S3_FORCE_PATH_STYLE through getenv:
-// unset means false, otherwise a strconv.ParseBool value.
+// ForcePathStyleEnv adds ARCHIVER_S3_FORCE_PATH_STYLE to e, bound to p
+// (default false): the one definition of the variable.
+func ForcePathStyleEnv(e *service.Env, p *bool) {
+	e.Bool(p, EnvForcePathStyle, false, "path-style URLs (`https://host/bucket/key`), for MinIO and other S3-compatibles")
+}
+
+// ForcePathStyleFromEnv reads ARCHIVER_S3_FORCE_PATH_STYLE through getenv
+// (see [ForcePathStyleEnv]): unset means false, otherwise a
+// strconv.ParseBool value.
 func ForcePathStyleFromEnv(getenv func(string) string) (bool, error) {
-	v := getenv(EnvForcePathStyle)
-	if v == "" {
-		return false, nil
+	var v bool
+	var e service.Env
+	ForcePathStyleEnv(&e, &v)
+	if err := e.Parse(getenv); err != nil {
+		return false, fmt.Errorf("s3store: %w", err)
 	}
-	b, err := strconv.ParseBool(v)
-	if err != nil {
-		return false, fmt.Errorf("s3store: %s=%q: want true or false", EnvForcePathStyle, v)
-	}
-	return b, nil
+	return v, nil
 }
 
 // ParseDestination splits "s3://bucket/prefix" into bucket and prefix

@@ -1,18 +1,15 @@
 package webhook
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
 // Defaults of [Config].
@@ -37,7 +34,8 @@ const (
 )
 
 // Config is the webhook's configuration, read from the environment by
-// [ConfigFromEnv]. Every field's default is applied there.
+// [ConfigFromEnv]. Every field's variable and default is one row of the
+// table of [Env].
 type Config struct {
 	// ListenAddr is the address of POST /webhook (ARCHIVER_LISTEN_ADDR,
 	// default ":8080"). It also serves /healthz, /readyz and /metrics
@@ -97,138 +95,52 @@ type Config struct {
 	Filter Filter
 }
 
-// EnvVar documents one environment variable for -h.
-type EnvVar struct {
-	Name, Help string
-}
+// Env is the webhook's environment table: every variable it reads, with
+// its default and help, for -h and the README.
+func Env() *service.Env { return new(Config).env() }
 
-// Env lists every environment variable the webhook reads, with its default.
-func Env() []EnvVar {
-	vars := []EnvVar{
-		{"GITHUB_WEBHOOK_SECRET", "webhook secret (this or the file is required)"},
-		{"GITHUB_WEBHOOK_SECRET_FILE", "file of webhook secrets, one per line, for rotation"},
-		{"ARCHIVER_LISTEN_ADDR", "listen address of POST /webhook (default " + DefaultListenAddr + ")"},
-		{"ARCHIVER_METRICS_ADDR", "separate address for /healthz /readyz /metrics (default: the listen address)"},
-		{"ARCHIVER_MAX_BODY_BYTES", "largest body accepted, else 413 (default " + strconv.Itoa(DefaultMaxBodyBytes) + ")"},
-		{"ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", "body buffer bytes of all requests at once, else 503; >= max body bytes (default " + strconv.Itoa(DefaultBodyBytesInFlight) + ")"},
-		{"ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", "wait for a request's headers, else the connection is closed (default " + DefaultReadHeaderTimeout.String() + ")"},
-		{"ARCHIVER_WEBHOOK_BODY_TIMEOUT", "wait for a request's body after its headers, else 408 (default " + DefaultBodyTimeout.String() + ")"},
-		{"ARCHIVER_PUBLISH_TIMEOUT", "wait for the JetStream ack, else 503; at most 9s (default " + events.DefaultPublishTimeout.String() + ")"},
-		{"ARCHIVER_SHUTDOWN_TIMEOUT", "drain time after SIGTERM, > publish timeout (default " + DefaultShutdownTimeout.String() + ")"},
-		{"ARCHIVER_LOG_LEVEL", "debug, info, warn or error (default info)"},
-		{"ARCHIVER_LOG_FORMAT", "json or text (default " + DefaultLogFormat + ")"},
-		{"ARCHIVER_FILTER_REPOS_ALLOW", "comma-separated owner/name globs to archive (default: all)"},
-		{"ARCHIVER_FILTER_REPOS_DENY", "comma-separated owner/name globs to skip; wins over allow (default: none)"},
-		{"ARCHIVER_FILTER_WORKFLOWS", "comma-separated globs on workflow name, path or file name (default: all)"},
-		{"ARCHIVER_FILTER_BRANCHES", "comma-separated globs on the head branch (default: all)"},
-		{"ARCHIVER_FILTER_CONCLUSIONS", "comma-separated conclusions, e.g. success,failure (default: all)"},
-	}
-	for _, kv := range events.ConnEnv {
-		vars = append(vars, EnvVar{kv[0], kv[1]})
-	}
-	// The consumer settings are the worker's; the webhook reads the rest.
-	consumerOnly := []string{"ARCHIVER_CONSUMER", "ARCHIVER_ACK_WAIT", "ARCHIVER_MAX_DELIVER", "ARCHIVER_MAX_ACK_PENDING"}
-	for _, kv := range events.TopologyEnv {
-		if !slices.Contains(consumerOnly, kv[0]) {
-			vars = append(vars, EnvVar{kv[0], kv[1]})
-		}
-	}
-	return vars
-}
-
-// Usage writes the -h text.
-func Usage(w io.Writer) {
-	fmt.Fprint(w, `Usage: webhook [-h]
-
-Receives GitHub workflow_run deliveries on POST /webhook and stores each
-completed run as an event in NATS JetStream, answering 202 only once it is
-stored. Also serves GET /healthz, /readyz and /metrics.
-
-Environment:
-`)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, v := range Env() {
-		fmt.Fprintf(tw, "  %s\t%s\n", v.Name, v.Help)
-	}
-	tw.Flush()
+// env binds c's fields to their variables and sets their defaults.
+func (c *Config) env() *service.Env {
+	var e service.Env
+	e.String(&c.Secret, "GITHUB_WEBHOOK_SECRET", "", "the webhook secret (this or the file is required)")
+	e.String(&c.SecretFile, "GITHUB_WEBHOOK_SECRET_FILE", "", "one secret per line, blank lines ignored. During a rotation, list the old and the new one")
+	e.String(&c.ListenAddr, "ARCHIVER_LISTEN_ADDR", DefaultListenAddr, "`POST /webhook`, plus `/healthz`, `/readyz` and `/metrics` unless ARCHIVER_METRICS_ADDR is set")
+	e.String(&c.MetricsAddr, "ARCHIVER_METRICS_ADDR", "", "a separate address for the health and metrics endpoints, off the public webhook port").
+		DefaultText("the listen address")
+	e.Bytes(&c.MaxBodyBytes, "ARCHIVER_MAX_BODY_BYTES", DefaultMaxBodyBytes, "larger bodies get 413")
+	e.Bytes(&c.BodyBytesInFlight, "ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", DefaultBodyBytesInFlight,
+		"body buffer bytes of all requests at once. Buffers grow with the bytes that arrive; past this, 503 with `Retry-After`. At least ARCHIVER_MAX_BODY_BYTES")
+	e.Duration(&c.ReadHeaderTimeout, "ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout, "a client slower to send its headers is disconnected")
+	e.Duration(&c.BodyTimeout, "ARCHIVER_WEBHOOK_BODY_TIMEOUT", DefaultBodyTimeout,
+		"a client slower to send its body after the headers gets 408 (GitHub sends a delivery at once)")
+	e.Duration(&c.PublishTimeout, "ARCHIVER_PUBLISH_TIMEOUT", events.DefaultPublishTimeout,
+		"how long to wait for the JetStream ack before answering 503; at most 9s (GitHub allows 10 s)")
+	e.Duration(&c.ShutdownTimeout, "ARCHIVER_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout,
+		"on SIGTERM, the time allowed to finish in-flight publishes (must exceed the publish timeout)")
+	e.List(&c.Filter.ReposAllow, "ARCHIVER_FILTER_REPOS_ALLOW", "comma-separated `owner/name` globs to archive").DefaultText("all")
+	e.List(&c.Filter.ReposDeny, "ARCHIVER_FILTER_REPOS_DENY", "comma-separated `owner/name` globs to skip. Deny wins over allow").DefaultText("none")
+	e.List(&c.Filter.Workflows, "ARCHIVER_FILTER_WORKFLOWS", "comma-separated globs on the workflow name, path or file name").DefaultText("all")
+	e.List(&c.Filter.Branches, "ARCHIVER_FILTER_BRANCHES", "comma-separated globs on the head branch").DefaultText("all")
+	e.List(&c.Filter.Conclusions, "ARCHIVER_FILTER_CONCLUSIONS",
+		"comma-separated conclusions, e.g. `success,failure`. All by default: failed runs often carry the most useful artifacts").DefaultText("all")
+	events.ConnEnv(&e, &c.NATS)
+	// The consumer's variables (events.ConsumerEnv) are the worker's; the
+	// webhook provisions only the streams.
+	events.TopologyEnv(&e, &c.Topology)
+	service.LogEnv(&e, &c.LogLevel, &c.LogFormat)
+	return &e
 }
 
 // ConfigFromEnv reads the configuration through getenv and applies the
 // defaults. It fails on values that do not parse, naming the variable;
 // rules are checked by [Config.Validate].
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{
-		ListenAddr:  cmp.Or(getenv("ARCHIVER_LISTEN_ADDR"), DefaultListenAddr),
-		MetricsAddr: getenv("ARCHIVER_METRICS_ADDR"),
-		NATS:        events.ConnConfigFromEnv(getenv),
-		Secret:      getenv("GITHUB_WEBHOOK_SECRET"),
-		SecretFile:  getenv("GITHUB_WEBHOOK_SECRET_FILE"),
-		LogFormat:   strings.ToLower(cmp.Or(getenv("ARCHIVER_LOG_FORMAT"), DefaultLogFormat)),
-		Filter: Filter{
-			ReposAllow:  list(getenv("ARCHIVER_FILTER_REPOS_ALLOW")),
-			ReposDeny:   list(getenv("ARCHIVER_FILTER_REPOS_DENY")),
-			Workflows:   list(getenv("ARCHIVER_FILTER_WORKFLOWS")),
-			Branches:    list(getenv("ARCHIVER_FILTER_BRANCHES")),
-			Conclusions: list(getenv("ARCHIVER_FILTER_CONCLUSIONS")),
-		},
-	}
-	var err error
-	if c.Topology, err = events.TopologyFromEnv(getenv); err != nil {
+	var c Config
+	if err := c.env().Parse(getenv); err != nil {
 		return Config{}, fmt.Errorf("webhook: %w", err)
 	}
-	var errs []error
-	for _, n := range []struct {
-		name string
-		dst  *int64
-		def  int64
-	}{
-		{"ARCHIVER_MAX_BODY_BYTES", &c.MaxBodyBytes, DefaultMaxBodyBytes},
-		{"ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", &c.BodyBytesInFlight, DefaultBodyBytesInFlight},
-	} {
-		*n.dst = n.def
-		if s := getenv(n.name); s != "" {
-			if *n.dst, err = strconv.ParseInt(s, 10, 64); err != nil {
-				errs = append(errs, fmt.Errorf("webhook: %s=%q: not an integer", n.name, s))
-			}
-		}
-	}
-	for _, d := range []struct {
-		name string
-		dst  *time.Duration
-		def  time.Duration
-	}{
-		{"ARCHIVER_PUBLISH_TIMEOUT", &c.PublishTimeout, events.DefaultPublishTimeout},
-		{"ARCHIVER_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout, DefaultShutdownTimeout},
-		{"ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", &c.ReadHeaderTimeout, DefaultReadHeaderTimeout},
-		{"ARCHIVER_WEBHOOK_BODY_TIMEOUT", &c.BodyTimeout, DefaultBodyTimeout},
-	} {
-		*d.dst = d.def
-		if s := getenv(d.name); s != "" {
-			if *d.dst, err = time.ParseDuration(s); err != nil {
-				errs = append(errs, fmt.Errorf("webhook: %s=%q: not a duration", d.name, s))
-			}
-		}
-	}
-	if s := getenv("ARCHIVER_LOG_LEVEL"); s != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(s)); err != nil {
-			errs = append(errs, fmt.Errorf("webhook: ARCHIVER_LOG_LEVEL=%q: want debug, info, warn or error", s))
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Config{}, err
-	}
+	c.Topology = c.Topology.WithDefaults()
 	return c, nil
-}
-
-// list splits a comma-separated value, dropping blanks.
-func list(s string) []string {
-	var out []string
-	for f := range strings.SplitSeq(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
 }
 
 // Validate names the first field that breaks a rule.
@@ -252,7 +164,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("webhook: ARCHIVER_PUBLISH_TIMEOUT %s: want >0 and <= %s (GitHub gives up after 10s)", c.PublishTimeout, MaxPublishTimeout)
 	case c.ShutdownTimeout <= c.PublishTimeout:
 		return fmt.Errorf("webhook: ARCHIVER_SHUTDOWN_TIMEOUT %s must exceed ARCHIVER_PUBLISH_TIMEOUT %s, so that in-flight publishes finish", c.ShutdownTimeout, c.PublishTimeout)
-	case c.LogFormat != "json" && c.LogFormat != "text":
+	case service.CheckLogFormat(c.LogFormat) != nil:
 		return fmt.Errorf("webhook: ARCHIVER_LOG_FORMAT %q: want json or text", c.LogFormat)
 	}
 	if err := c.Filter.Validate(); err != nil {
@@ -281,11 +193,12 @@ func (c Config) LoadSecrets(readFile func(string) ([]byte, error)) (Secrets, err
 	return s, nil
 }
 
-// NewLogger returns the slog logger of the configuration, writing to w.
+// NewLogger returns the slog logger of the configuration, writing to w
+// (see service.NewLogger). A format that Validate rejects logs JSON.
 func (c Config) NewLogger(w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
-	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+	log, err := service.NewLogger(w, c.LogLevel, c.LogFormat)
+	if err != nil {
+		log, _ = service.NewLogger(w, c.LogLevel, service.LogJSON)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return log
 }

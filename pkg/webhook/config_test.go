@@ -2,8 +2,10 @@ package webhook
 
 import (
 	"bytes"
+	"io"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +156,8 @@ func TestConfigValidate(t *testing.T) {
 }
 
 // TestUsageListsEveryVariable checks -h against the variables
-// ConfigFromEnv actually reads.
+// ConfigFromEnv actually reads: each is a row of Env and listed by -h, and
+// the consumer's variables (the worker's) are neither read nor listed.
 func TestUsageListsEveryVariable(t *testing.T) {
 	t.Parallel()
 	read := map[string]bool{}
@@ -162,18 +165,22 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	Usage(&buf)
+	if err := Main(t.Context(), []string{"-h"}, envFunc(nil), &buf, io.Discard); err != nil {
+		t.Fatal(err)
+	}
 	usage := buf.String()
-	consumerOnly := map[string]bool{"ARCHIVER_CONSUMER": true, "ARCHIVER_ACK_WAIT": true, "ARCHIVER_MAX_DELIVER": true, "ARCHIVER_MAX_ACK_PENDING": true}
+	names := Env().Names()
 	for name := range read {
-		if consumerOnly[name] {
-			if strings.Contains(usage, name) {
-				t.Errorf("usage lists the worker's %s", name)
-			}
-			continue
+		if !slices.Contains(names, name) {
+			t.Errorf("ConfigFromEnv reads %s, which is not a row of Env", name)
 		}
 		if !strings.Contains(usage, name) {
 			t.Errorf("usage does not list %s:\n%s", name, usage)
+		}
+	}
+	for _, name := range []string{"ARCHIVER_CONSUMER", "ARCHIVER_ACK_WAIT", "ARCHIVER_MAX_DELIVER", "ARCHIVER_MAX_ACK_PENDING"} {
+		if read[name] || strings.Contains(usage, name) {
+			t.Errorf("the webhook reads or lists the worker's %s", name)
 		}
 	}
 	for _, name := range []string{"ARCHIVER_LISTEN_ADDR", "ARCHIVER_MAX_BODY_BYTES", "ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", "ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", "ARCHIVER_WEBHOOK_BODY_TIMEOUT", "ARCHIVER_PUBLISH_TIMEOUT", "ARCHIVER_LOG_LEVEL", "ARCHIVER_LOG_FORMAT"} {

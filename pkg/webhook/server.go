@@ -4,11 +4,9 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"sync"
@@ -19,13 +17,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
-// Limits of the HTTP server and timeouts of the background work. The
-// header and body timeouts are settings (see [Config]).
+// Limits of the HTTP server. The header and body timeouts are settings
+// (see [Config]); readiness and provisioning retries are service's.
 const (
 	// maxHeaderBytes bounds a request's headers: GitHub sends about 1 KB,
 	// and net/http's default of 1 MiB per slow connection is what a header
@@ -33,12 +31,8 @@ const (
 	maxHeaderBytes = 64 << 10
 	// writeMargin is the time to write a response after the body timeout
 	// and the publish timeout.
-	writeMargin   = 5 * time.Second
-	idleTimeout   = 120 * time.Second
-	readyTimeout  = 2 * time.Second
-	provisionWait = 10 * time.Second // one provisioning attempt
-	retryMin      = 250 * time.Millisecond
-	retryMax      = 5 * time.Second
+	writeMargin = 5 * time.Second
+	idleTimeout = 120 * time.Second
 )
 
 // Server is the webhook service: the HTTP endpoints, the NATS connection
@@ -52,13 +46,13 @@ type Server struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	handler *Handler
-	servers []*http.Server
-	lns     []net.Listener
+	hooks   *service.HTTPServer
+	ops     *service.HTTPServer // nil: the ops endpoints are on hooks
 
 	provisioned atomic.Bool
 	stopping    atomic.Bool
 	cancel      context.CancelFunc // stops provisioning
-	wg          sync.WaitGroup     // serve and provisioning goroutines
+	wg          sync.WaitGroup     // the provisioning goroutine
 	stopOnce    sync.Once
 	stopErr     error
 }
@@ -111,52 +105,37 @@ func (s *Server) Start(ctx context.Context) error {
 
 	hooks := http.NewServeMux()
 	hooks.Handle("/webhook", s.handler) // the handler answers 405 to other methods, counted
-	ops := hooks
-	addrs := []string{s.cfg.ListenAddr}
-	if s.cfg.MetricsAddr != "" {
-		ops = http.NewServeMux()
-		addrs = append(addrs, s.cfg.MetricsAddr)
+	ops := service.Ops{Registry: s.reg, Ready: s.Ready}
+	if s.cfg.MetricsAddr == "" {
+		ops.Register(hooks)
 	}
-	ops.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	ops.HandleFunc("GET /readyz", s.serveReady)
-	ops.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
-
-	for i, addr := range addrs {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			s.closeListeners()
+	s.hooks, err = service.Serve(s.cfg.ListenAddr, &http.Server{
+		Handler:           hooks,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		// The handler sets the deadline of a delivery's body itself;
+		// ReadTimeout bounds the bodies of other paths the same way.
+		ReadTimeout:    s.cfg.ReadHeaderTimeout + s.cfg.BodyTimeout,
+		WriteTimeout:   s.cfg.BodyTimeout + s.cfg.PublishTimeout + writeMargin,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+	}, s.log)
+	if err != nil {
+		s.nc.Close()
+		return fmt.Errorf("webhook: %w", err)
+	}
+	if s.cfg.MetricsAddr != "" {
+		if s.ops, err = service.ServeOps(s.cfg.MetricsAddr, ops, s.log); err != nil {
+			cut, cancel := context.WithCancel(ctx)
+			cancel()
+			_ = s.hooks.Stop(cut)
 			s.nc.Close()
-			return fmt.Errorf("webhook: listen %s: %w", addr, err)
+			return fmt.Errorf("webhook: %w", err)
 		}
-		mux := hooks
-		if i == 1 {
-			mux = ops
-		}
-		s.lns = append(s.lns, ln)
-		s.servers = append(s.servers, &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
-			// The handler sets the deadline of a delivery's body itself;
-			// ReadTimeout bounds the bodies of other paths the same way.
-			ReadTimeout:    s.cfg.ReadHeaderTimeout + s.cfg.BodyTimeout,
-			WriteTimeout:   s.cfg.BodyTimeout + s.cfg.PublishTimeout + writeMargin,
-			IdleTimeout:    idleTimeout,
-			MaxHeaderBytes: maxHeaderBytes,
-			ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		})
 	}
 
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.wg.Go(func() { s.provision(pctx) })
-	for i, srv := range s.servers {
-		ln := s.lns[i]
-		s.wg.Go(func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("http server stopped", "addr", ln.Addr().String(), "err", err)
-			}
-		})
-	}
 	s.log.Info("webhook listening", "addr", s.Addr(), "metrics_addr", s.OpsAddr(),
 		"nats_url", s.cfg.NATS.URL, "stream", s.cfg.Topology.Stream, "filter", s.cfg.Filter.String(),
 		"secrets", s.secrets.Len(), "publish_timeout", s.cfg.PublishTimeout.String(),
@@ -164,44 +143,28 @@ func (s *Server) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) closeListeners() {
-	for _, ln := range s.lns {
-		ln.Close()
-	}
-}
-
 // Addr is the bound address of POST /webhook (useful with port 0).
-func (s *Server) Addr() string { return s.lns[0].Addr().String() }
+func (s *Server) Addr() string { return s.hooks.Addr() }
 
 // OpsAddr is the bound address of /healthz, /readyz and /metrics.
-func (s *Server) OpsAddr() string { return s.lns[len(s.lns)-1].Addr().String() }
+func (s *Server) OpsAddr() string {
+	if s.ops != nil {
+		return s.ops.Addr()
+	}
+	return s.hooks.Addr()
+}
 
 // provision creates or updates the streams, retrying with backoff until it
 // succeeds or ctx ends.
 func (s *Server) provision(ctx context.Context) {
-	wait := retryMin
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, provisionWait)
-		err := events.ProvisionStreams(actx, s.js, s.cfg.Topology)
-		cancel()
-		if err == nil {
-			s.provisioned.Store(true)
-			s.log.Info("streams provisioned", "stream", s.cfg.Topology.Stream, "dead_letter", s.cfg.Topology.DeadLetter, "attempts", attempt)
-			return
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		s.log.Warn("provisioning streams failed; retrying", "err", err, "attempt", attempt, "retry_in", wait.String())
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		wait = min(2*wait, retryMax)
+	n, err := service.Retry(ctx, s.log, "provisioning streams", func(ctx context.Context) error {
+		return events.ProvisionStreams(ctx, s.js, s.cfg.Topology)
+	})
+	if err != nil {
+		return // stopped
 	}
+	s.provisioned.Store(true)
+	s.log.Info("streams provisioned", "stream", s.cfg.Topology.Stream, "dead_letter", s.cfg.Topology.DeadLetter, "attempts", n)
 }
 
 // Ready reports why the server cannot take deliveries, or nil: the streams
@@ -215,20 +178,12 @@ func (s *Server) Ready(ctx context.Context) error {
 	case !s.nc.IsConnected():
 		return fmt.Errorf("nats %s", s.nc.Status())
 	}
-	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
+	ctx, cancel := context.WithTimeout(ctx, service.ReadyTimeout)
 	defer cancel()
 	if _, err := s.js.Stream(ctx, s.cfg.Topology.Stream); err != nil {
 		return fmt.Errorf("stream %s: %w", s.cfg.Topology.Stream, err)
 	}
 	return nil
-}
-
-func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
-	if err := s.Ready(r.Context()); err != nil {
-		http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	io.WriteString(w, "ok\n")
 }
 
 // Stop stops accepting deliveries, waits for the ones in flight (their
@@ -243,10 +198,12 @@ func (s *Server) Stop(ctx context.Context) error {
 		// The webhook listener first; the ops listener (if separate) keeps
 		// answering /readyz with 503 meanwhile.
 		var errs []error
-		for _, srv := range s.servers {
-			if err := srv.Shutdown(ctx); err != nil {
-				srv.Close() // ctx ended: cut the connections still open
-				errs = append(errs, fmt.Errorf("webhook: shutdown: %w", err))
+		for _, srv := range []*service.HTTPServer{s.hooks, s.ops} {
+			if srv == nil {
+				continue
+			}
+			if err := srv.Stop(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("webhook: %w", err))
 			}
 		}
 		s.wg.Wait()
@@ -260,44 +217,38 @@ func (s *Server) Stop(ctx context.Context) error {
 }
 
 // Main is the webhook binary: it reads the configuration from getenv,
-// serves until ctx is cancelled (SIGTERM), then drains and returns nil.
-// "-h" writes the usage, listing every environment variable, to stdout.
-// Logs go to stderr.
+// serves until ctx is cancelled (SIGTERM), then drains within
+// ARCHIVER_SHUTDOWN_TIMEOUT and returns. "-h" writes the usage, listing
+// every environment variable, to stdout. Logs go to stderr.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("webhook", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { Usage(stdout) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
+	return service.Main(ctx, program(), args, getenv, stdout, stderr)
+}
+
+// program is the webhook binary for service.Main.
+func program() service.Program[Config] {
+	return service.Program[Config]{
+		Name: "webhook",
+		Doc: `Receives GitHub workflow_run deliveries on POST /webhook and stores each
+completed run as an event in NATS JetStream, answering 202 only once it is
+stored. Also serves GET /healthz, /readyz and /metrics.`,
+		Env: Env(),
+		Load: func(getenv func(string) string) (Config, error) {
+			c, err := ConfigFromEnv(getenv)
+			if err != nil {
+				return Config{}, err
+			}
+			return c, c.Validate()
+		},
+		Log:   func(c Config) (slog.Level, string) { return c.LogLevel, c.LogFormat },
+		Grace: func(c Config) time.Duration { return c.ShutdownTimeout },
+		New: func(c Config, log *slog.Logger) (service.Service, error) {
+			secrets, err := c.LoadSecrets(os.ReadFile)
+			if err != nil {
+				return nil, err
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			return NewServer(c, secrets, log, reg)
+		},
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("webhook: unexpected arguments %q", fs.Args())
-	}
-	cfg, err := ConfigFromEnv(getenv)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	secrets, err := cfg.LoadSecrets(os.ReadFile)
-	if err != nil {
-		return err
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := NewServer(cfg, secrets, cfg.NewLogger(stderr), reg)
-	if err != nil {
-		return err
-	}
-	if err := srv.Start(ctx); err != nil {
-		return err
-	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	return srv.Stop(sctx)
 }

@@ -4,18 +4,26 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
+	"log/slog"
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
+)
+
+// Defaults of [ServiceConfig] that are the worker binary's own; the others
+// are archive's, ghclient's and events'.
+const (
+	DefaultMetricsAddr   = ":9090"
+	DefaultShutdownGrace = 60 * time.Second
 )
 
 // ServiceConfig is the worker binary's whole configuration, read from the
-// environment by [ServiceConfigFromEnv]. Every field's default is in Env.
+// environment by [ServiceConfigFromEnv]. Every field's variable and default
+// is one row of the table of [Env].
 type ServiceConfig struct {
 	NATS     events.ConnConfig
 	Topology events.Topology
@@ -29,7 +37,7 @@ type ServiceConfig struct {
 	ForcePathStyle bool
 
 	Concurrency   int
-	RunSlots      int
+	RunSlots      int // 0: Concurrency
 	PartSize      int64
 	EmptyListWait time.Duration
 	Delete        bool
@@ -42,91 +50,61 @@ type ServiceConfig struct {
 	Heartbeat    time.Duration
 	LeaseTTL     time.Duration
 	StallTimeout time.Duration
-	LogLevel     string
+	LogLevel     slog.Level
 	LogFormat    string
 }
 
-// Env documents every variable the worker reads, with its default.
-var Env = [][2]string{
-	{"ARCHIVER_DESTINATION", "where the archive lives: s3://bucket/prefix or file:///path (required)"},
-	{"ARCHIVER_S3_FORCE_PATH_STYLE", "path-style S3 URLs, for MinIO and other S3-compatibles (default false)"},
-	{"AWS_REGION, AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ...", "the standard AWS SDK chain (IRSA, instance roles, ...)"},
-	{"GITHUB_API_URL", "GitHub REST API root (default " + ghclient.DefaultAPIURL + "; GHES: https://HOST/api/v3)"},
-	{"GITHUB_TOKEN", "a token for every request (instead of App credentials)"},
-	{"GITHUB_APP_ID", "GitHub App id, for installation tokens"},
-	{"GITHUB_APP_PRIVATE_KEY / GITHUB_APP_PRIVATE_KEY_FILE", "the App's PEM private key, inline or as a file"},
-	{"ARCHIVER_CONCURRENCY", "artifact transfers in flight per worker (default 4)"},
-	{"ARCHIVER_RUN_SLOTS", "runs processed at once per worker (default ARCHIVER_CONCURRENCY)"},
-	{"ARCHIVER_PART_SIZE", "minimum multipart part size in bytes; smaller artifacts are one PUT (default 16777216)"},
-	{"ARCHIVER_EMPTY_LIST_WAIT", "retry an empty artifact list this long after the event (default 2m)"},
-	{"ARCHIVER_DELETE_FROM_GITHUB", "delete verified artifacts from GitHub after the manifest is written (default false)"},
-	{"ARCHIVER_DELETE_DRY_RUN", "log what would be deleted instead of deleting (default false)"},
-	{"ARCHIVER_ALLOW_HTTP_DOWNLOADS", "accept http:// download URLs and non-public download addresses (loopback, private, link-local), for simulators only (default false)"},
-	{"ARCHIVER_DOWNLOAD_HOSTS", "comma-separated allowed redirect hosts, .suffix for subdomains (default any https host)"},
-	{"ARCHIVER_METRICS_ADDR", "address of /metrics, /healthz, /readyz (default :9090)"},
-	{"ARCHIVER_SHUTDOWN_GRACE", "on SIGTERM, let in-flight runs finish this long, then hand them back (default 60s)"},
-	{"ARCHIVER_HEARTBEAT_INTERVAL", "how often a running job tells JetStream it is alive (default ARCHIVER_ACK_WAIT/4)"},
-	{"ARCHIVER_LEASE_TTL", "lifetime of an artifact's transfer lease, renewed every third of it; other workers wait for a live lease (default 2m)"},
-	{"ARCHIVER_STALL_TIMEOUT", "a download that delivers no byte this long is retried with backoff (default 60s)"},
-	{"ARCHIVER_LOG_LEVEL", "debug, info, warn, error (default info)"},
-	{"ARCHIVER_LOG_FORMAT", "json or text (default json)"},
+// Env is the worker's environment table: every variable it reads, with its
+// default and help, for -h and the README.
+func Env() *service.Env { return new(ServiceConfig).env() }
+
+// env binds c's fields to their variables and sets their defaults.
+func (c *ServiceConfig) env() *service.Env {
+	var e service.Env
+	destination.Env(&e, &c.Destination, "", &c.ForcePathStyle)
+	e.String(&c.GitHubAPIURL, "GITHUB_API_URL", ghclient.DefaultAPIURL, "REST API root; `https://HOST/api/v3` for GitHub Enterprise Server")
+	e.Int64(&c.AppID, "GITHUB_APP_ID", 0, "GitHub App id, with GITHUB_APP_PRIVATE_KEY: an installation token per event's installation, cached and refreshed").
+		DefaultText("")
+	e.Secret(&c.AppPrivateKey, "GITHUB_APP_PRIVATE_KEY", "the App's PEM private key")
+	e.String(&c.GitHubToken, "GITHUB_TOKEN", "", "use this token for every request instead of App credentials")
+	e.Int(&c.Concurrency, "ARCHIVER_CONCURRENCY", archive.DefaultConcurrency, "artifact transfers in flight per worker")
+	e.Int(&c.RunSlots, "ARCHIVER_RUN_SLOTS", 0, "runs pulled at once per worker").DefaultText("ARCHIVER_CONCURRENCY")
+	e.Bytes(&c.PartSize, "ARCHIVER_PART_SIZE", archive.DefaultPartSize,
+		"smallest multipart part. Smaller artifacts are one PUT. Larger artifacts use parts of max(this, size/10 000), so files up to S3's 5 TiB limit fit")
+	e.Duration(&c.EmptyListWait, "ARCHIVER_EMPTY_LIST_WAIT", archive.DefaultEmptyListWait,
+		"retry an empty artifact list for this long after the event (artifacts can appear late)")
+	e.Bool(&c.Delete, "ARCHIVER_DELETE_FROM_GITHUB", false, "delete verified artifacts at GitHub after the manifest is written")
+	e.Bool(&c.DeleteDryRun, "ARCHIVER_DELETE_DRY_RUN", false, "only log what would be deleted")
+	e.Bool(&c.AllowHTTP, "ARCHIVER_ALLOW_HTTP_DOWNLOADS", false,
+		"accept `http://` download URLs and non-public (loopback, private, link-local) download addresses (simulators only)")
+	e.List(&c.DownloadHosts, "ARCHIVER_DOWNLOAD_HOSTS", "comma-separated allowed redirect hosts. `.suffix` matches subdomains").
+		DefaultText("any https host")
+	e.String(&c.MetricsAddr, "ARCHIVER_METRICS_ADDR", DefaultMetricsAddr, "`/metrics`, `/healthz`, `/readyz`")
+	e.Duration(&c.ShutdownGrace, "ARCHIVER_SHUTDOWN_GRACE", DefaultShutdownGrace,
+		"on SIGTERM: stop pulling, let in-flight runs finish this long, hand the rest back, exit 0")
+	e.Duration(&c.Heartbeat, "ARCHIVER_HEARTBEAT_INTERVAL", 0, "how often a running job tells JetStream it is alive").
+		DefaultText("ARCHIVER_ACK_WAIT/4")
+	e.Duration(&c.LeaseTTL, "ARCHIVER_LEASE_TTL", archive.DefaultLeaseTTL,
+		"lifetime of an artifact's transfer lease, renewed every third of it. Other workers wait for a live lease instead of downloading the artifact again")
+	e.Duration(&c.StallTimeout, "ARCHIVER_STALL_TIMEOUT", ghclient.DefaultStallTimeout,
+		"a download that delivers no byte for this long is retried with backoff")
+	events.ConnEnv(&e, &c.NATS)
+	events.TopologyEnv(&e, &c.Topology)
+	events.ConsumerEnv(&e, &c.Topology)
+	service.LogEnv(&e, &c.LogLevel, &c.LogFormat)
+	return &e
 }
 
-// ServiceConfigFromEnv reads and validates the configuration.
+// ServiceConfigFromEnv reads and validates the configuration. The App's
+// key file (GITHUB_APP_PRIVATE_KEY_FILE) is read here.
 func ServiceConfigFromEnv(getenv func(string) string) (ServiceConfig, error) {
-	c := ServiceConfig{
-		NATS:          events.ConnConfigFromEnv(getenv),
-		GitHubAPIURL:  cmp.Or(getenv("GITHUB_API_URL"), ghclient.DefaultAPIURL),
-		GitHubToken:   getenv("GITHUB_TOKEN"),
-		Destination:   getenv("ARCHIVER_DESTINATION"),
-		MetricsAddr:   cmp.Or(getenv("ARCHIVER_METRICS_ADDR"), ":9090"),
-		LogLevel:      cmp.Or(getenv("ARCHIVER_LOG_LEVEL"), "info"),
-		LogFormat:     cmp.Or(getenv("ARCHIVER_LOG_FORMAT"), "json"),
-		Concurrency:   4,
-		PartSize:      16 << 20,
-		EmptyListWait: 2 * time.Minute,
-		ShutdownGrace: 60 * time.Second,
-		LeaseTTL:      archive.DefaultLeaseTTL,
-		StallTimeout:  ghclient.DefaultStallTimeout,
+	var c ServiceConfig
+	if err := c.env().Parse(getenv); err != nil {
+		return ServiceConfig{}, err
 	}
-	var errs []error
-	p := parser{getenv: getenv, errs: &errs}
-	c.ForcePathStyle = p.bool("ARCHIVER_S3_FORCE_PATH_STYLE", false)
-	c.Delete = p.bool("ARCHIVER_DELETE_FROM_GITHUB", false)
-	c.DeleteDryRun = p.bool("ARCHIVER_DELETE_DRY_RUN", false)
-	c.AllowHTTP = p.bool("ARCHIVER_ALLOW_HTTP_DOWNLOADS", false)
-	c.Concurrency = p.int("ARCHIVER_CONCURRENCY", c.Concurrency)
-	c.RunSlots = p.int("ARCHIVER_RUN_SLOTS", c.Concurrency)
-	c.PartSize = int64(p.int("ARCHIVER_PART_SIZE", int(c.PartSize)))
-	c.EmptyListWait = p.duration("ARCHIVER_EMPTY_LIST_WAIT", c.EmptyListWait)
-	c.ShutdownGrace = p.duration("ARCHIVER_SHUTDOWN_GRACE", c.ShutdownGrace)
-	c.Heartbeat = p.duration("ARCHIVER_HEARTBEAT_INTERVAL", 0)
-	c.LeaseTTL = p.duration("ARCHIVER_LEASE_TTL", c.LeaseTTL)
-	c.StallTimeout = p.duration("ARCHIVER_STALL_TIMEOUT", c.StallTimeout)
-	c.AppID = int64(p.int("GITHUB_APP_ID", 0))
-	if hosts := getenv("ARCHIVER_DOWNLOAD_HOSTS"); hosts != "" {
-		for _, h := range strings.Split(hosts, ",") {
-			if h = strings.TrimSpace(h); h != "" {
-				c.DownloadHosts = append(c.DownloadHosts, h)
-			}
-		}
-	}
-	switch key, file := getenv("GITHUB_APP_PRIVATE_KEY"), getenv("GITHUB_APP_PRIVATE_KEY_FILE"); {
-	case key != "":
-		c.AppPrivateKey = []byte(key)
-	case file != "":
-		b, err := os.ReadFile(file)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err))
-		}
-		c.AppPrivateKey = b
-	}
-	topo, err := events.TopologyFromEnv(getenv)
-	if err != nil {
-		errs = append(errs, err)
-	}
-	c.Topology = topo
-	if err := errors.Join(errs...); err != nil {
+	c.RunSlots = cmp.Or(c.RunSlots, c.Concurrency)
+	c.Topology = c.Topology.WithDefaults()
+	if err := c.Topology.Validate(); err != nil {
 		return ServiceConfig{}, err
 	}
 	return c, c.Validate()
@@ -157,49 +135,8 @@ func (c ServiceConfig) Validate() error {
 		return fmt.Errorf("ARCHIVER_LEASE_TTL=%s: want at least 3s", c.LeaseTTL)
 	case c.StallTimeout < time.Second:
 		return fmt.Errorf("ARCHIVER_STALL_TIMEOUT=%s: want at least 1s", c.StallTimeout)
-	case c.LogFormat != "json" && c.LogFormat != "text":
+	case service.CheckLogFormat(c.LogFormat) != nil:
 		return fmt.Errorf("ARCHIVER_LOG_FORMAT=%q: want json or text", c.LogFormat)
 	}
 	return nil
-}
-
-type parser struct {
-	getenv func(string) string
-	errs   *[]error
-}
-
-func (p parser) bool(name string, def bool) bool {
-	s := p.getenv(name)
-	if s == "" {
-		return def
-	}
-	v, err := strconv.ParseBool(s)
-	if err != nil {
-		*p.errs = append(*p.errs, fmt.Errorf("%s=%q: want true or false", name, s))
-	}
-	return v
-}
-
-func (p parser) int(name string, def int) int {
-	s := p.getenv(name)
-	if s == "" {
-		return def
-	}
-	v, err := strconv.Atoi(s)
-	if err != nil {
-		*p.errs = append(*p.errs, fmt.Errorf("%s=%q: not an integer", name, s))
-	}
-	return v
-}
-
-func (p parser) duration(name string, def time.Duration) time.Duration {
-	s := p.getenv(name)
-	if s == "" {
-		return def
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		*p.errs = append(*p.errs, fmt.Errorf("%s=%q: not a duration", name, s))
-	}
-	return v
 }

@@ -3,14 +3,29 @@ package worker_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/worker"
 )
 
 func envFrom(kv map[string]string) func(string) string {
 	return func(k string) string { return kv[k] }
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func TestServiceConfigFromEnv(t *testing.T) {
@@ -50,6 +65,17 @@ func TestServiceConfigFromEnv(t *testing.T) {
 		{"dry run needs delete", with("ARCHIVER_DELETE_DRY_RUN", "true"), "ARCHIVER_DELETE_FROM_GITHUB", nil},
 		{"bad bool", with("ARCHIVER_DELETE_FROM_GITHUB", "yes please"), "ARCHIVER_DELETE_FROM_GITHUB", nil},
 		{"bad int", with("ARCHIVER_CONCURRENCY", "many"), "ARCHIVER_CONCURRENCY", nil},
+		{"bad log level", with("ARCHIVER_LOG_LEVEL", "loud"), "ARCHIVER_LOG_LEVEL", nil},
+		{"log format in any case", with("ARCHIVER_LOG_FORMAT", "Text"), "", func(t *testing.T, c worker.ServiceConfig) {
+			if c.LogFormat != "text" {
+				t.Errorf("log format %q", c.LogFormat)
+			}
+		}},
+		{"app key file", map[string]string{"ARCHIVER_DESTINATION": "file:///x", "GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY_FILE": writeFile(t, "pem")}, "", func(t *testing.T, c worker.ServiceConfig) {
+			if string(c.AppPrivateKey) != "pem" || c.AppID != 12 {
+				t.Errorf("app %d key %q", c.AppID, c.AppPrivateKey)
+			}
+		}},
 		{"concurrency range", with("ARCHIVER_CONCURRENCY", "0"), "ARCHIVER_CONCURRENCY", nil},
 		{"part size too small", with("ARCHIVER_PART_SIZE", "1024"), "ARCHIVER_PART_SIZE", nil},
 		{"ack wait too short", with("ARCHIVER_ACK_WAIT", "1s"), "ack wait", nil},
@@ -80,17 +106,30 @@ func TestServiceConfigFromEnv(t *testing.T) {
 	}
 }
 
+// TestHelpListsEveryVariable checks -h against the variables
+// ServiceConfigFromEnv actually reads: each is a row of Env, listed by -h.
 func TestHelpListsEveryVariable(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	if err := worker.Main(context.Background(), []string{"-h"}, envFrom(nil), &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{"ARCHIVER_DESTINATION", "ARCHIVER_S3_FORCE_PATH_STYLE", "GITHUB_API_URL", "GITHUB_TOKEN", "GITHUB_APP_ID",
-		"GITHUB_APP_PRIVATE_KEY_FILE", "ARCHIVER_CONCURRENCY", "ARCHIVER_DELETE_FROM_GITHUB", "ARCHIVER_ALLOW_HTTP_DOWNLOADS",
-		"ARCHIVER_METRICS_ADDR", "NATS_URL", "NATS_CREDS", "AWS_REGION", "AWS_ENDPOINT_URL_S3", "ARCHIVER_ACK_WAIT"} {
+	read := map[string]bool{}
+	_, _ = worker.ServiceConfigFromEnv(func(k string) string { read[k] = true; return "" })
+	names := worker.Env().Names()
+	for name := range read {
+		if !slices.Contains(names, name) {
+			t.Errorf("ServiceConfigFromEnv reads %s, which is not a row of Env", name)
+		}
+	}
+	for _, v := range append(names, "ARCHIVER_DESTINATION (required)", "ARCHIVER_CONCURRENCY (default 4)", "ARCHIVER_LOG_LEVEL (default info)") {
 		if !strings.Contains(out.String(), v) {
 			t.Errorf("-h does not list %s", v)
+		}
+	}
+	for _, v := range []string{"ARCHIVER_DESTINATION", "GITHUB_APP_PRIVATE_KEY_FILE", "NATS_CREDS", "AWS_ENDPOINT_URL_S3", "ARCHIVER_ACK_WAIT"} {
+		if !slices.Contains(names, v) {
+			t.Errorf("Env lacks %s", v)
 		}
 	}
 }
@@ -104,5 +143,57 @@ func TestMainRejectsBadConfig(t *testing.T) {
 	}
 	if strings.Contains(err.Error()+out.String(), "secret-token-value") {
 		t.Error("the token leaked into the output")
+	}
+}
+
+// signalWriter collects output and closes seen once it contains want.
+type signalWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) && w.seen != nil {
+		close(w.seen)
+		w.seen = nil
+	}
+	return len(p), nil
+}
+
+// TestMainStopsWhileProvisioning: without NATS the worker retries the
+// provisioning (logging to stdout) until SIGTERM, then fails: it never
+// started taking work.
+func TestMainStopsWhileProvisioning(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	seen := make(chan struct{})
+	out := &signalWriter{want: "provisioning jetstream failed; retrying", seen: seen}
+	done := make(chan error, 1)
+	go func() {
+		done <- worker.Main(ctx, nil, envFrom(map[string]string{
+			"ARCHIVER_DESTINATION": "file://" + t.TempDir(), "GITHUB_TOKEN": "t",
+			"NATS_URL": "nats://127.0.0.1:1", "ARCHIVER_METRICS_ADDR": "127.0.0.1:0",
+		}), out, io.Discard)
+	}()
+	select {
+	case <-seen:
+	case err := <-done:
+		t.Fatalf("Main returned %v before retrying", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("no provisioning retry logged within 30s")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "worker: provision") {
+			t.Fatalf("Main = %v, want a provisioning error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Main did not return after ctx ended")
 	}
 }

@@ -3,82 +3,95 @@ package worker
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
+
+// opsStopTimeout bounds the shutdown of the ops endpoints, after the
+// worker has stopped.
+const opsStopTimeout = 5 * time.Second
 
 // Main runs the worker binary until ctx is cancelled (SIGTERM), then shuts
 // down gracefully: stop pulling, let in-flight runs finish within
-// ARCHIVER_SHUTDOWN_GRACE, hand the rest back, exit.
+// ARCHIVER_SHUTDOWN_GRACE, hand the rest back, exit. "-h" writes the usage,
+// listing every environment variable, to stdout. Logs go to stdout.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { usage(stdout) }
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return err
-	}
-	cfg, err := ServiceConfigFromEnv(getenv)
-	if err != nil {
-		return fmt.Errorf("worker: config: %w", err)
-	}
-	log := NewLogger(stdout, cfg.LogLevel, cfg.LogFormat).With("component", "worker")
-	return Serve(ctx, cfg, log)
+	return service.Main(ctx, service.Program[ServiceConfig]{
+		Name: "worker",
+		Doc:  "Archives the artifacts of completed GitHub Actions runs from NATS JetStream into S3.",
+		Env:  Env(),
+		Load: func(getenv func(string) string) (ServiceConfig, error) {
+			c, err := ServiceConfigFromEnv(getenv)
+			if err != nil {
+				return ServiceConfig{}, fmt.Errorf("worker: config: %w", err)
+			}
+			return c, nil
+		},
+		Log:   func(c ServiceConfig) (slog.Level, string) { return c.LogLevel, c.LogFormat },
+		Grace: func(c ServiceConfig) time.Duration { return c.ShutdownGrace },
+		New: func(c ServiceConfig, log *slog.Logger) (service.Service, error) {
+			return NewService(c, log.With("component", "worker")), nil
+		},
+		LogToStdout: true,
+	}, args, getenv, stdout, stderr)
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "Usage: worker [-h]\n\nArchives the artifacts of completed GitHub Actions runs from NATS JetStream into S3.\nConfiguration is read from the environment:\n\n")
-	for _, group := range [][][2]string{Env, events.ConnEnv, events.TopologyEnv} {
-		for _, e := range group {
-			fmt.Fprintf(w, "  %s\n      %s\n", e[0], e[1])
-		}
-	}
-}
-
-// NewLogger returns the JSON (or text) slog logger at level.
-func NewLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		lv = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if strings.EqualFold(format, "text") {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
-// Serve builds the worker's parts from cfg and runs them until ctx ends.
+// Serve runs the worker service of cfg until ctx ends, then stops it
+// within cfg.ShutdownGrace.
 func Serve(ctx context.Context, cfg ServiceConfig, log *slog.Logger) error {
+	return service.Run(ctx, NewService(cfg, log), cfg.ShutdownGrace, log)
+}
+
+// Service is the worker binary's parts: the destination, the GitHub
+// clients, the archiver, the NATS connection, the ops endpoints and the
+// [Worker].
+type Service struct {
+	cfg ServiceConfig
+	log *slog.Logger
+	reg *prometheus.Registry
+
+	nc  *nats.Conn
+	ops *service.HTTPServer
+	w   *Worker
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// NewService returns the service of cfg, which must be valid.
+func NewService(cfg ServiceConfig, log *slog.Logger) *Service {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Service{cfg: cfg, log: log, reg: reg}
+}
 
-	store, err := destination.Open(ctx, cfg.Destination, destination.Options{ForcePathStyle: cfg.ForcePathStyle, Logger: log})
+// Start builds the parts, serves the ops endpoints, provisions the streams
+// and the consumer (retrying until NATS answers or ctx ends: /readyz
+// answers 503 meanwhile) and starts pulling. A Start that fails releases
+// what it opened.
+func (s *Service) Start(ctx context.Context) (err error) {
+	cfg := s.cfg
+	store, err := destination.Open(ctx, cfg.Destination, destination.Options{ForcePathStyle: cfg.ForcePathStyle, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("worker: destination: %w", err)
 	}
 	gh, err := ghclient.New(ghclient.Config{
 		APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.AppID, PrivateKey: cfg.AppPrivateKey,
-		Logger: log, Metrics: ghclient.NewMetrics(reg),
+		Logger: s.log, Metrics: ghclient.NewMetrics(s.reg),
 	})
 	if err != nil {
 		return err
@@ -93,114 +106,78 @@ func Serve(ctx context.Context, cfg ServiceConfig, log *slog.Logger) error {
 		EmptyListWait:    cfg.EmptyListWait,
 		DeleteFromGitHub: cfg.Delete,
 		DeleteDryRun:     cfg.DeleteDryRun,
-		Logger:           log,
-		Metrics:          archive.NewMetrics(reg),
+		Logger:           s.log,
+		Metrics:          archive.NewMetrics(s.reg),
 	})
 	if err != nil {
 		return err
 	}
 
-	nc, err := events.Connect(cfg.NATS, "artifact-archiver-worker", log)
-	if err != nil {
+	if s.nc, err = events.Connect(cfg.NATS, "artifact-archiver-worker", s.log); err != nil {
 		return err
 	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
+	defer func() {
+		if err != nil {
+			s.close()
+		}
+	}()
+	js, err := jetstream.New(s.nc)
 	if err != nil {
 		return fmt.Errorf("worker: jetstream: %w", err)
 	}
-
-	ops := newOpsServer(cfg.MetricsAddr, reg, func(ctx context.Context) error {
-		if !nc.IsConnected() {
+	s.ops, err = service.ServeOps(cfg.MetricsAddr, service.Ops{Registry: s.reg, Ready: func(ctx context.Context) error {
+		if !s.nc.IsConnected() {
 			return errors.New("nats not connected")
 		}
 		_, err := js.Consumer(ctx, cfg.Topology.Stream, cfg.Topology.Consumer)
 		return err
-	})
-	if err := ops.start(); err != nil {
-		return err
-	}
-	defer ops.stop()
-
-	if err := provision(ctx, js, cfg.Topology, log); err != nil {
-		return err
-	}
-	w, err := New(js, arch, Config{Topology: cfg.Topology, Slots: cfg.RunSlots, Heartbeat: cfg.Heartbeat, Logger: log, Registerer: reg})
+	}}, s.log)
 	if err != nil {
+		return fmt.Errorf("worker: metrics listener: %w", err)
+	}
+	if _, err := service.Retry(ctx, s.log, "provisioning jetstream", func(ctx context.Context) error {
+		return events.Provision(ctx, js, cfg.Topology)
+	}); err != nil {
+		return fmt.Errorf("worker: provision: %w", err)
+	}
+	if s.w, err = New(js, arch, Config{Topology: cfg.Topology, Slots: cfg.RunSlots, Heartbeat: cfg.Heartbeat, Logger: s.log, Registerer: s.reg}); err != nil {
 		return err
 	}
-	if err := w.Start(ctx); err != nil {
+	if err := s.w.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("worker running", "destination", store.Location(""), "concurrency", cfg.Concurrency,
-		"run_slots", cfg.RunSlots, "delete_from_github", cfg.Delete, "delete_dry_run", cfg.DeleteDryRun, "metrics_addr", ops.addr())
-	<-ctx.Done()
-	log.Info("shutting down", "grace", cfg.ShutdownGrace)
-	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
-	defer cancel()
-	err = w.Stop(graceCtx)
-	if derr := nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-		log.Warn("nats drain", "err", derr)
-	}
-	log.Info("worker stopped")
-	return err
-}
-
-// provision creates the streams and consumer, retrying until NATS answers
-// or ctx ends.
-func provision(ctx context.Context, js jetstream.JetStream, topo events.Topology, log *slog.Logger) error {
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := events.Provision(pctx, js, topo)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		log.Warn("provisioning jetstream failed, retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("worker: provision: %w", err)
-		case <-time.After(2 * time.Second):
-		}
-	}
-}
-
-// opsServer serves /metrics, /healthz and /readyz on its own mux.
-type opsServer struct {
-	srv *http.Server
-	ln  net.Listener
-}
-
-func newOpsServer(addr string, reg *prometheus.Registry, ready func(context.Context) error) *opsServer {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := ready(ctx); err != nil {
-			http.Error(w, "not ready: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
-	return &opsServer{srv: &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}}
-}
-
-func (o *opsServer) start() error {
-	ln, err := net.Listen("tcp", o.srv.Addr)
-	if err != nil {
-		return fmt.Errorf("worker: metrics listener %s: %w", o.srv.Addr, err)
-	}
-	o.ln = ln
-	go func() { _ = o.srv.Serve(ln) }()
+	s.log.Info("worker running", "destination", store.Location(""), "concurrency", cfg.Concurrency,
+		"run_slots", cfg.RunSlots, "delete_from_github", cfg.Delete, "delete_dry_run", cfg.DeleteDryRun, "metrics_addr", s.ops.Addr())
 	return nil
 }
 
-func (o *opsServer) addr() string { return o.ln.Addr().String() }
+// Stop stops pulling, lets in-flight runs finish until ctx ends (the grace
+// period), hands the rest back, drains NATS and stops the ops endpoints.
+// It is idempotent.
+func (s *Service) Stop(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		if s.w != nil {
+			s.stopErr = s.w.Stop(ctx)
+		}
+		if s.nc != nil {
+			if err := s.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				s.log.Warn("nats drain", "err", err)
+			}
+		}
+		s.log.Info("worker stopped")
+		s.close()
+	})
+	return s.stopErr
+}
 
-func (o *opsServer) stop() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = o.srv.Shutdown(ctx)
+// close stops the ops endpoints and closes the NATS connection.
+func (s *Service) close() {
+	if s.ops != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), opsStopTimeout)
+		defer cancel()
+		_ = s.ops.Stop(ctx)
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
 }
