@@ -33,11 +33,11 @@ func ConnEnv(e *service.Env, c *ConnConfig) {
 	e.String(&c.URL, "NATS_URL", DefaultNATSURL, "NATS server URL(s), comma-separated")
 	e.String(&c.Creds, "NATS_CREDS", "", "credentials file (JWT and nkey seed)")
 	e.String(&c.NKey, "NATS_NKEY", "", "nkey seed file")
-	e.String(&c.User, "NATS_USER", "", "user name, with NATS_PASSWORD")
-	e.String(&c.Password, "NATS_PASSWORD", "", "password of NATS_USER")
+	e.String(&c.User, "NATS_USER", "", "user name, with `NATS_PASSWORD`")
+	e.String(&c.Password, "NATS_PASSWORD", "", "password of `NATS_USER`")
 	e.String(&c.Token, "NATS_TOKEN", "", "authentication token")
 	e.String(&c.CA, "NATS_CA", "", "CA certificate bundle to verify the server")
-	e.String(&c.Cert, "NATS_CERT", "", "client certificate for mutual TLS, with NATS_KEY")
+	e.String(&c.Cert, "NATS_CERT", "", "client certificate for mutual TLS, with `NATS_KEY`")
 	e.String(&c.Key, "NATS_KEY", "", "client key for mutual TLS")
 }
 

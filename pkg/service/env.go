@@ -246,7 +246,7 @@ func (e *Env) Secret(p *[]byte, name, help string) {
 		*p = []byte(s)
 		return nil
 	}).secret = true
-	e.add(name+"_FILE", "", "a file holding "+name+", read if that is unset", func(path string) error {
+	e.add(name+"_FILE", "", "a file holding `"+name+"`, read if that is unset", func(path string) error {
 		if len(*p) > 0 {
 			return nil
 		}

@@ -104,12 +104,12 @@ func (c *Config) env() *service.Env {
 	var e service.Env
 	e.String(&c.Secret, "GITHUB_WEBHOOK_SECRET", "", "the webhook secret (this or the file is required)")
 	e.String(&c.SecretFile, "GITHUB_WEBHOOK_SECRET_FILE", "", "one secret per line, blank lines ignored. During a rotation, list the old and the new one")
-	e.String(&c.ListenAddr, "ARCHIVER_LISTEN_ADDR", DefaultListenAddr, "`POST /webhook`, plus `/healthz`, `/readyz` and `/metrics` unless ARCHIVER_METRICS_ADDR is set")
+	e.String(&c.ListenAddr, "ARCHIVER_LISTEN_ADDR", DefaultListenAddr, "`POST /webhook`, plus `/healthz`, `/readyz` and `/metrics` unless `ARCHIVER_METRICS_ADDR` is set")
 	e.String(&c.MetricsAddr, "ARCHIVER_METRICS_ADDR", "", "a separate address for the health and metrics endpoints, off the public webhook port").
 		DefaultText("the listen address")
 	e.Bytes(&c.MaxBodyBytes, "ARCHIVER_MAX_BODY_BYTES", DefaultMaxBodyBytes, "larger bodies get 413")
 	e.Bytes(&c.BodyBytesInFlight, "ARCHIVER_WEBHOOK_BODY_BYTES_IN_FLIGHT", DefaultBodyBytesInFlight,
-		"body buffer bytes of all requests at once. Buffers grow with the bytes that arrive; past this, 503 with `Retry-After`. At least ARCHIVER_MAX_BODY_BYTES")
+		"body buffer bytes of all requests at once. Buffers grow with the bytes that arrive; past this, 503 with `Retry-After`. At least `ARCHIVER_MAX_BODY_BYTES`")
 	e.Duration(&c.ReadHeaderTimeout, "ARCHIVER_WEBHOOK_READ_HEADER_TIMEOUT", DefaultReadHeaderTimeout, "a client slower to send its headers is disconnected")
 	e.Duration(&c.BodyTimeout, "ARCHIVER_WEBHOOK_BODY_TIMEOUT", DefaultBodyTimeout,
 		"a client slower to send its body after the headers gets 408 (GitHub sends a delivery at once)")

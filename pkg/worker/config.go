@@ -63,12 +63,12 @@ func (c *ServiceConfig) env() *service.Env {
 	var e service.Env
 	destination.Env(&e, &c.Destination, "", &c.ForcePathStyle)
 	e.String(&c.GitHubAPIURL, "GITHUB_API_URL", ghclient.DefaultAPIURL, "REST API root; `https://HOST/api/v3` for GitHub Enterprise Server")
-	e.Int64(&c.AppID, "GITHUB_APP_ID", 0, "GitHub App id, with GITHUB_APP_PRIVATE_KEY: an installation token per event's installation, cached and refreshed").
+	e.Int64(&c.AppID, "GITHUB_APP_ID", 0, "GitHub App id, with `GITHUB_APP_PRIVATE_KEY`: an installation token per event's installation, cached and refreshed").
 		DefaultText("")
 	e.Secret(&c.AppPrivateKey, "GITHUB_APP_PRIVATE_KEY", "the App's PEM private key")
 	e.String(&c.GitHubToken, "GITHUB_TOKEN", "", "use this token for every request instead of App credentials")
 	e.Int(&c.Concurrency, "ARCHIVER_CONCURRENCY", archive.DefaultConcurrency, "artifact transfers in flight per worker")
-	e.Int(&c.RunSlots, "ARCHIVER_RUN_SLOTS", 0, "runs pulled at once per worker").DefaultText("ARCHIVER_CONCURRENCY")
+	e.Int(&c.RunSlots, "ARCHIVER_RUN_SLOTS", 0, "runs pulled at once per worker").DefaultText("`ARCHIVER_CONCURRENCY`")
 	e.Bytes(&c.PartSize, "ARCHIVER_PART_SIZE", archive.DefaultPartSize,
 		"smallest multipart part. Smaller artifacts are one PUT. Larger artifacts use parts of max(this, size/10 000), so files up to S3's 5 TiB limit fit")
 	e.Duration(&c.EmptyListWait, "ARCHIVER_EMPTY_LIST_WAIT", archive.DefaultEmptyListWait,
@@ -83,7 +83,7 @@ func (c *ServiceConfig) env() *service.Env {
 	e.Duration(&c.ShutdownGrace, "ARCHIVER_SHUTDOWN_GRACE", DefaultShutdownGrace,
 		"on SIGTERM: stop pulling, let in-flight runs finish this long, hand the rest back, exit 0")
 	e.Duration(&c.Heartbeat, "ARCHIVER_HEARTBEAT_INTERVAL", 0, "how often a running job tells JetStream it is alive").
-		DefaultText("ARCHIVER_ACK_WAIT/4")
+		DefaultText("`ARCHIVER_ACK_WAIT`/4")
 	e.Duration(&c.LeaseTTL, "ARCHIVER_LEASE_TTL", archive.DefaultLeaseTTL,
 		"lifetime of an artifact's transfer lease, renewed every third of it. Other workers wait for a live lease instead of downloading the artifact again")
 	e.Duration(&c.StallTimeout, "ARCHIVER_STALL_TIMEOUT", ghclient.DefaultStallTimeout,
