@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
 // Exit codes scripts can trust.
@@ -70,7 +72,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 	c.envErr = err
 	c.color = isTerminal(stdout) && out.noColor == "" && out.term != "dumb"
 	// Diagnostic logs of the stores and clients: text on stderr.
-	c.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: out.logLevel}))
+	c.log, _ = service.NewLogger(stderr, out.logLevel, service.LogText) // a valid format
 	if len(args) == 0 {
 		topUsage(stderr)
 		return ExitUsage
