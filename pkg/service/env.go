@@ -124,66 +124,52 @@ func (e *Env) Doc(names, def, help string) *Var {
 	return e.add(names, def, help, nil)
 }
 
-// String binds a string.
-func (e *Env) String(p *string, name, def, help string) *Var {
+// bind adds a row that sets *p to def, and to the value parse makes of a
+// non-empty variable; a value parse refuses is reported as why.
+func bind[T any](e *Env, p *T, name string, def T, shown, help string, parse func(string) (T, error), why string) *Var {
 	*p = def
-	return e.add(name, code(def), help, func(s string) error {
-		*p = s
+	return e.add(name, shown, help, func(s string) error {
+		v, err := parse(s)
+		if err != nil {
+			return errors.New(why)
+		}
+		*p = v
 		return nil
 	})
+}
+
+// String binds a string.
+func (e *Env) String(p *string, name, def, help string) *Var {
+	return bind(e, p, name, def, code(def), help, func(s string) (string, error) { return s, nil }, "")
 }
 
 // Choice binds one of choices, compared without regard to case and stored
 // in lower case.
 func (e *Env) Choice(p *string, name, def string, choices []string, help string) *Var {
-	*p = def
-	return e.add(name, code(def), help, func(s string) error {
+	return bind(e, p, name, def, code(def), help, func(s string) (string, error) {
 		s = strings.ToLower(s)
 		if !slices.Contains(choices, s) {
-			return fmt.Errorf("want %s", orList(choices))
+			return "", errors.New("not a choice")
 		}
-		*p = s
-		return nil
-	})
+		return s, nil
+	}, "want "+orList(choices))
 }
 
 // Bool binds a strconv.ParseBool value.
 func (e *Env) Bool(p *bool, name string, def bool, help string) *Var {
-	*p = def
-	return e.add(name, code(strconv.FormatBool(def)), help, func(s string) error {
-		v, err := strconv.ParseBool(s)
-		if err != nil {
-			return errors.New("want true or false")
-		}
-		*p = v
-		return nil
-	})
+	return bind(e, p, name, def, code(strconv.FormatBool(def)), help, strconv.ParseBool, "want true or false")
 }
 
 // Int binds a decimal integer.
 func (e *Env) Int(p *int, name string, def int, help string) *Var {
-	*p = def
-	return e.add(name, code(strconv.Itoa(def)), help, func(s string) error {
-		v, err := strconv.Atoi(s)
-		if err != nil {
-			return errors.New("not an integer")
-		}
-		*p = v
-		return nil
-	})
+	return bind(e, p, name, def, code(strconv.Itoa(def)), help, strconv.Atoi, "not an integer")
 }
 
 // Int64 binds a decimal 64-bit integer.
 func (e *Env) Int64(p *int64, name string, def int64, help string) *Var {
-	*p = def
-	return e.add(name, code(strconv.FormatInt(def, 10)), help, func(s string) error {
-		v, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return errors.New("not an integer")
-		}
-		*p = v
-		return nil
-	})
+	return bind(e, p, name, def, code(strconv.FormatInt(def, 10)), help, func(s string) (int64, error) {
+		return strconv.ParseInt(s, 10, 64)
+	}, "not an integer")
 }
 
 // Bytes binds a size in bytes, a decimal integer; its default is shown
@@ -198,43 +184,30 @@ func (e *Env) Bytes(p *int64, name string, def int64, help string) *Var {
 
 // Duration binds a time.ParseDuration value.
 func (e *Env) Duration(p *time.Duration, name string, def time.Duration, help string) *Var {
-	*p = def
-	return e.add(name, code(FormatDuration(def)), help, func(s string) error {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return errors.New("not a duration")
-		}
-		*p = v
-		return nil
-	})
+	return bind(e, p, name, def, code(FormatDuration(def)), help, time.ParseDuration, "not a duration")
 }
 
 // List binds a comma-separated list; blanks around and between the
 // commas are dropped. The default is an empty list.
 func (e *Env) List(p *[]string, name, help string) *Var {
-	*p = nil
-	return e.add(name, "", help, func(s string) error {
-		*p = nil
+	return bind(e, p, name, nil, "", help, func(s string) ([]string, error) {
+		var l []string
 		for f := range strings.SplitSeq(s, ",") {
 			if f = strings.TrimSpace(f); f != "" {
-				*p = append(*p, f)
+				l = append(l, f)
 			}
 		}
-		return nil
-	})
+		return l, nil
+	}, "")
 }
 
 // Level binds a log level: debug, info, warn or error.
 func (e *Env) Level(p *slog.Level, name string, def slog.Level, help string) *Var {
-	*p = def
-	return e.add(name, code(strings.ToLower(def.String())), help, func(s string) error {
+	return bind(e, p, name, def, code(strings.ToLower(def.String())), help, func(s string) (slog.Level, error) {
 		var l slog.Level
-		if err := l.UnmarshalText([]byte(s)); err != nil {
-			return errors.New("want debug, info, warn or error")
-		}
-		*p = l
-		return nil
-	})
+		err := l.UnmarshalText([]byte(s))
+		return l, err
+	}, "want debug, info, warn or error")
 }
 
 // Secret binds a secret given inline in name, or in a file named by
