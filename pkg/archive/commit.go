@@ -77,7 +77,7 @@ func (a *Archiver) commitManifest(ctx context.Context, l Layout, m *Manifest) (*
 			return nil, fmt.Errorf("archive: write %s: still changing after %d merges: %w", key, try, err)
 		}
 		a.log.Info("manifest changed by another worker, merging again", "key", key, "try", try)
-		if err := sleep(ctx, time.Second+rand.N(time.Second)); err != nil {
+		if err := Sleep(ctx, time.Second+rand.N(time.Second)); err != nil {
 			return nil, err
 		}
 	}

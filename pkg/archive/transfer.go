@@ -73,7 +73,7 @@ func (a *Archiver) archiveArtifact(ctx context.Context, j *job, r RemoteArtifact
 			if now.Sub(waitingSince) > a.cfg.MaxLeaseWait {
 				return fail(fmt.Errorf("archive: artifact %d still being archived by %s after %s", r.ID, holder.Holder, a.cfg.MaxLeaseWait), tries)
 			}
-			_ = sleep(ctx, a.leasePoll())
+			_ = Sleep(ctx, a.leasePoll())
 			continue
 		}
 		var out ArtifactRecord
@@ -115,7 +115,7 @@ func (a *Archiver) archiveArtifact(ctx context.Context, j *job, r RemoteArtifact
 				tries = max(tries-1, 0)
 			}
 		case OutcomeRetry:
-			retry = tries < a.cfg.Attempts && sleep(ctx, time.Duration(tries)*time.Second) == nil
+			retry = tries < a.cfg.Attempts && Sleep(ctx, time.Duration(tries)*time.Second) == nil
 		}
 		if !retry || ctx.Err() != nil {
 			return fail(err, max(tries, 1))
@@ -360,7 +360,7 @@ func (a *Archiver) putMultipart(ctx context.Context, j *job, r RemoteArtifact, k
 		log.Warn("part failed, resuming download at part boundary", "key", key, "part", n, "offset", off, "retry_in", backoff, "err", perr)
 		a.m.resumes.Inc()
 		a.m.failures.WithLabelValues(failureReason(perr)).Inc()
-		if err := sleep(ctx, backoff); err != nil {
+		if err := Sleep(ctx, backoff); err != nil {
 			return ObjectInfo{}, err
 		}
 		if dl, err = a.reopen(ctx, j, r, off, length); err != nil {

@@ -18,10 +18,12 @@ func (a *Archiver) waitInline(ctx context.Context, err error) bool {
 		return false
 	}
 	a.log.Warn("github rate limit, waiting", "wait", d, "err", err)
-	return sleep(ctx, d) == nil
+	return Sleep(ctx, d) == nil
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits for d or until ctx ends, and returns ctx's error if it ended
+// first. A d of zero or less returns at once.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/service"
 )
 
@@ -65,7 +66,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdin 
 		getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr,
 		errTTY: isTerminal(stderr),
 		now:    time.Now,
-		wait:   sleepCtx,
+		wait:   archive.Sleep,
 	}
 	// A bad value is reported when a command runs; help is still shown.
 	out, err := c.parse(envOutput)
@@ -252,18 +253,4 @@ func isTerminal(w any) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

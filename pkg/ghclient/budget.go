@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 )
 
 // DefaultLowWater is the remaining primary rate-limit budget below which
@@ -51,12 +53,5 @@ func (c *Client) pace(ctx context.Context) error {
 		c.metrics.paced.Inc()
 	}
 	c.log.Debug("github budget low, pacing requests", "installation_id", c.installationID, "wait", d)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return archive.Sleep(ctx, d)
 }

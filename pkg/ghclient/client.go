@@ -338,14 +338,8 @@ func (c *Client) DeleteArtifact(ctx context.Context, owner, repo string, id int6
 func (c *Client) paceMutation(ctx context.Context) error {
 	c.mutMu.Lock()
 	defer c.mutMu.Unlock()
-	if wait := time.Until(c.lastMut.Add(c.interval)); wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
+	if err := archive.Sleep(ctx, time.Until(c.lastMut.Add(c.interval))); err != nil {
+		return err
 	}
 	c.lastMut = time.Now()
 	return nil
