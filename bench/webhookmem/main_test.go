@@ -12,9 +12,6 @@ import (
 // seconds, so that the command keeps working: the row must be there, with
 // every valid delivery answered 202.
 func TestSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the webhook and nats-server")
-	}
 	args := []string{
 		"-conns", "50", "-hold", "2s", "-label", "small",
 		"-repo", testserver.RepoRoot(t),
