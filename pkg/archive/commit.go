@@ -8,34 +8,45 @@ import (
 	"time"
 )
 
-// readManifest reads a manifest and the ETag to replace it with. The ETag
-// is taken before the body, so a concurrent change makes the conditional
-// write fail rather than overwrite what it did not see.
-func (a *Archiver) readManifest(ctx context.Context, key string) (*Manifest, string, error) {
-	info, err := a.cfg.Store.Stat(ctx, key)
-	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, "", err
-		}
-		return nil, "", fmt.Errorf("archive: stat manifest %s: %w", key, err)
+// readVersioned reads a small object (at most limit bytes) and the ETag to
+// replace it with. The ETag is taken before the body, so a concurrent
+// change makes the caller's conditional write fail rather than overwrite
+// what it did not see. A missing object is ErrNotFound, unwrapped by
+// context.
+func readVersioned(ctx context.Context, st Store, key string, limit int64) ([]byte, string, error) {
+	info, err := st.Stat(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", err
 	}
-	rc, err := a.cfg.Store.Open(ctx, key)
 	if err != nil {
-		if errors.Is(err, ErrNotFound) {
-			return nil, "", err
-		}
-		return nil, "", fmt.Errorf("archive: read manifest %s: %w", key, err)
+		return nil, "", fmt.Errorf("archive: stat %s: %w", key, err)
+	}
+	rc, err := st.Open(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", err
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("archive: read %s: %w", key, err)
 	}
 	defer rc.Close()
-	buf, err := readAllLimit(rc, 64<<20)
+	b, err := readAllLimit(rc, limit)
 	if err != nil {
-		return nil, "", fmt.Errorf("archive: read manifest %s: %w", key, err)
+		return nil, "", fmt.Errorf("archive: read %s: %w", key, err)
 	}
-	m, err := DecodeManifest(buf)
+	return b, info.ETag, nil
+}
+
+// readManifest reads a manifest and the ETag to replace it with.
+func (a *Archiver) readManifest(ctx context.Context, key string) (*Manifest, string, error) {
+	b, etag, err := readVersioned(ctx, a.cfg.Store, key, 64<<20)
 	if err != nil {
 		return nil, "", err
 	}
-	return m, info.ETag, nil
+	m, err := DecodeManifest(b)
+	if err != nil {
+		return nil, "", err
+	}
+	return m, etag, nil
 }
 
 // maxManifestWrites bounds the read-merge-write rounds of one commit.

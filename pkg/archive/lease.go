@@ -104,38 +104,20 @@ func (ls *leases) acquire(ctx context.Context, artifactID int64) (*lease, *lease
 	return nil, nil, fmt.Errorf("archive: acquire lease %s: too much contention", key)
 }
 
-// peek returns the current lease record of an artifact, or nil.
-func (ls *leases) peek(ctx context.Context, artifactID int64) (*leaseRecord, error) {
-	rec, _, err := ls.read(ctx, LeaseKey(artifactID))
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil
-	}
-	return rec, err
-}
-
 // read returns the lease at key and the ETag to replace it with. The ETag
 // is taken before the body, so a concurrent change makes the next
 // conditional write fail rather than overwrite what it did not see. An
 // unreadable lease counts as free.
 func (ls *leases) read(ctx context.Context, key string) (*leaseRecord, string, error) {
-	info, err := ls.store.Stat(ctx, key)
+	b, etag, err := readVersioned(ctx, ls.store, key, 64<<10)
 	if err != nil {
 		return nil, "", err
-	}
-	rc, err := ls.store.Open(ctx, key)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rc.Close()
-	b, err := readAllLimit(rc, 64<<10)
-	if err != nil {
-		return nil, "", fmt.Errorf("archive: read lease %s: %w", key, err)
 	}
 	var rec leaseRecord
 	if json.Unmarshal(b, &rec) != nil {
 		rec = leaseRecord{Released: true}
 	}
-	return &rec, info.ETag, nil
+	return &rec, etag, nil
 }
 
 func (ls *leases) write(ctx context.Context, key string, rec leaseRecord, opts PutOptions) (string, error) {

@@ -181,10 +181,7 @@ func statusRank(s string) int {
 func mergeRecord(stored, ours ArtifactRecord) ArtifactRecord {
 	rs, ro := statusRank(stored.Status), statusRank(ours.Status)
 	out := ours
-	switch {
-	case rs > ro:
-		out = stored
-	case rs == ro && stored.Status == StatusArchived && ours.Key == "":
+	if rs > ro {
 		out = stored
 	}
 	if stored.Status == StatusArchived && ours.Status == StatusArchived {

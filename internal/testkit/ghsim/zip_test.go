@@ -53,10 +53,11 @@ func rebuild(t *testing.T, names []string, contents [][]byte, comment string) []
 	for i, data := range contents {
 		n := int64(len(data))
 		fh := &zip.FileHeader{
-			Name:               names[i],
-			Method:             zip.Store,
-			CreatorVersion:     3<<8 | 20,
-			ReaderVersion:      20,
+			Name:           names[i],
+			Method:         zip.Store,
+			CreatorVersion: 3<<8 | 20,
+			ReaderVersion:  20,
+			//lint:ignore SA1019 the raw DOS date, as the simulator writes it: Modified would add an extended-timestamp field
 			ModifiedDate:       (2025-1980)<<9 | 1<<5 | 1,
 			CRC32:              crc32.ChecksumIEEE(data),
 			CompressedSize64:   uint64(n),

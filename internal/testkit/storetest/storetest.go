@@ -282,31 +282,7 @@ func testPutIfAbsentExisting(t *testing.T, st archive.Store) {
 }
 
 func testPutIfAbsentConcurrent(t *testing.T, st archive.Store) {
-	const writers = 4
-	var wg sync.WaitGroup
-	errs := make([]error, writers)
-	for i := range writers {
-		wg.Go(func() {
-			data := PatternBytes(uint64(100+i), 256<<10)
-			_, errs[i] = st.Put(t.Context(), "race", bytes.NewReader(data), int64(len(data)), archive.PutOptions{IfAbsent: true})
-		})
-	}
-	wg.Wait()
-	winner := -1
-	for i, err := range errs {
-		switch {
-		case err == nil && winner == -1:
-			winner = i
-		case err == nil:
-			t.Errorf("writers %d and %d both created the key", winner, i)
-		case !errors.Is(err, archive.ErrExists):
-			t.Errorf("writer %d: error = %v, want nil or ErrExists", i, err)
-		}
-	}
-	if winner == -1 {
-		t.Fatalf("no writer created the key: %v", errs)
-	}
-	assertContent(t, st, "race", PatternBytes(uint64(100+winner), 256<<10))
+	racePut(t, st, "race", 100, 256<<10, archive.PutOptions{IfAbsent: true}, archive.ErrExists)
 }
 
 func testPutShortReader(t *testing.T, st archive.Store) {
@@ -768,13 +744,22 @@ func testPutIfMatch(t *testing.T, st archive.Store) {
 
 func testPutIfMatchConcurrent(t *testing.T, st archive.Store) {
 	base := mustPut(t, st, "cas", []byte("base"), archive.PutOptions{})
+	racePut(t, st, "cas", 200, 64<<10, archive.PutOptions{IfMatch: base.ETag}, archive.ErrConflict)
+}
+
+// racePut has four writers put different content at key at once with the
+// same conditional opts: exactly one must win, the others must fail with
+// lose, and the key must hold the winner's content. Writer i writes
+// PatternBytes(seed+i, size).
+func racePut(t *testing.T, st archive.Store, key string, seed uint64, size int64, opts archive.PutOptions, lose error) {
+	t.Helper()
 	const writers = 4
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	for i := range writers {
 		wg.Go(func() {
-			data := PatternBytes(uint64(200+i), 64<<10)
-			_, errs[i] = st.Put(t.Context(), "cas", bytes.NewReader(data), int64(len(data)), archive.PutOptions{IfMatch: base.ETag})
+			data := PatternBytes(seed+uint64(i), size)
+			_, errs[i] = st.Put(t.Context(), key, bytes.NewReader(data), int64(len(data)), opts)
 		})
 	}
 	wg.Wait()
@@ -784,13 +769,13 @@ func testPutIfMatchConcurrent(t *testing.T, st archive.Store) {
 		case err == nil && winner == -1:
 			winner = i
 		case err == nil:
-			t.Errorf("writers %d and %d both replaced the same version", winner, i)
-		case !errors.Is(err, archive.ErrConflict):
-			t.Errorf("writer %d: error = %v, want nil or ErrConflict", i, err)
+			t.Errorf("writers %d and %d both won the conditional write", winner, i)
+		case !errors.Is(err, lose):
+			t.Errorf("writer %d: error = %v, want nil or %v", i, err, lose)
 		}
 	}
 	if winner == -1 {
-		t.Fatalf("no writer replaced the key: %v", errs)
+		t.Fatalf("no writer won the conditional write: %v", errs)
 	}
-	assertContent(t, st, "cas", PatternBytes(uint64(200+winner), 64<<10))
+	assertContent(t, st, key, PatternBytes(seed+uint64(winner), size))
 }
