@@ -85,7 +85,7 @@ func (ls *leases) acquire(ctx context.Context, artifactID int64) (*lease, *lease
 			return nil, cur, nil
 		}
 		rec := leaseRecord{Holder: ls.holder, Token: rand.Text(), ArtifactID: artifactID, Acquired: now.UTC(), Expires: now.Add(ls.ttl).UTC()}
-		opts := PutOptions{ContentType: "application/json"}
+		opts := PutOptions{Kind: KindTransient, ContentType: "application/json"}
 		if cur == nil {
 			opts.IfAbsent = true
 		} else {
@@ -137,7 +137,7 @@ func (ls *leases) write(ctx context.Context, key string, rec leaseRecord, opts P
 func (l *lease) renew(ctx context.Context) error {
 	rec := l.rec
 	rec.Expires = l.ls.now().Add(l.ls.ttl).UTC()
-	etag, err := l.ls.write(ctx, l.key, rec, PutOptions{ContentType: "application/json", IfMatch: l.etag})
+	etag, err := l.ls.write(ctx, l.key, rec, PutOptions{Kind: KindTransient, ContentType: "application/json", IfMatch: l.etag})
 	if errors.Is(err, ErrConflict) {
 		return fmt.Errorf("archive: renew lease %s: %w", l.key, ErrLeaseLost)
 	}
@@ -155,7 +155,7 @@ func (l *lease) release(ctx context.Context) error {
 	defer cancel()
 	rec := l.rec
 	rec.Released = true
-	_, err := l.ls.write(ctx, l.key, rec, PutOptions{ContentType: "application/json", IfMatch: l.etag})
+	_, err := l.ls.write(ctx, l.key, rec, PutOptions{Kind: KindTransient, ContentType: "application/json", IfMatch: l.etag})
 	if err != nil && !errors.Is(err, ErrConflict) {
 		return fmt.Errorf("archive: release lease %s: %w", l.key, err)
 	}

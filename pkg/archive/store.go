@@ -3,6 +3,7 @@ package archive
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 )
 
@@ -47,8 +48,39 @@ type ObjectInfo struct {
 	Metadata map[string]string
 }
 
+// ObjectKind tells a store what an object is for, so that it can pick the
+// storage class and retention that suit it.
+type ObjectKind int
+
+const (
+	// KindRecord (the zero value) is a small object the archive keeps:
+	// manifests, SHA256SUMS, catalogue files. Kept under retention.
+	KindRecord ObjectKind = iota
+	// KindArtifact is an archived artifact's bytes. Kept under retention,
+	// and may go to a cold storage class.
+	KindArtifact
+	// KindTransient is working state rewritten often and expired by a
+	// lifecycle rule (transfer leases): never under retention, never cold.
+	KindTransient
+)
+
+// String names the kind for logs and errors.
+func (k ObjectKind) String() string {
+	switch k {
+	case KindRecord:
+		return "record"
+	case KindArtifact:
+		return "artifact"
+	case KindTransient:
+		return "transient"
+	}
+	return fmt.Sprintf("ObjectKind(%d)", int(k))
+}
+
 // PutOptions are the attributes of a new object.
 type PutOptions struct {
+	// Kind of object (default KindRecord).
+	Kind        ObjectKind
 	ContentType string
 	Metadata    map[string]string
 	// IfAbsent makes the write create-only: if the key exists the write

@@ -223,6 +223,7 @@ func (a *Archiver) transfer(ctx context.Context, j *job, r RemoteArtifact, log *
 
 	key := prefix + ObjectName(r.Name, dl.ContentType, dl.FileName)
 	opts := PutOptions{
+		Kind:        KindArtifact,
 		ContentType: dl.ContentType,
 		IfAbsent:    true,
 		Metadata: map[string]string{
