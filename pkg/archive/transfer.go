@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -301,17 +300,14 @@ func (a *Archiver) putSingle(ctx context.Context, key string, dl *Download, h ha
 	return info, err
 }
 
-// putMultipart streams a large artifact part by part. Each part is streamed
-// straight from the download with its known length. When a part fails (the
-// download broke, or the store failed), the SHA-256 state is rewound to the
-// part boundary and the download resumes there with a fresh redirect URL
-// and a Range request: bytes already durably uploaded are not fetched again.
-// The upload completes only when the byte count and GitHub's digest match;
-// otherwise it is aborted.
+// putMultipart copies a large artifact part by part through [Archiver.pipeParts]:
+// the download fills part buffers while the previous part uploads. A broken
+// download resumes at a part boundary with a fresh redirect URL and a Range
+// request, and a failed part upload is written again from its buffer, so
+// bytes already read are not fetched again. The upload completes only when
+// the byte count and GitHub's digest match; otherwise it is aborted.
 func (a *Archiver) putMultipart(ctx context.Context, j *job, r RemoteArtifact, key string, dlp **Download, h hash.Hash, want []byte, opts PutOptions, log *slog.Logger) (info ObjectInfo, err error) {
-	dl := *dlp
-	length := dl.Length
-	partSize := PartSize(length, a.cfg.PartSize)
+	partSize := PartSize((*dlp).Length, a.cfg.PartSize)
 	// A multipart upload is verified by us, not by the server.
 	opts.SHA256 = nil
 	up, err := a.cfg.Store.CreateUpload(ctx, key, opts)
@@ -327,47 +323,14 @@ func (a *Archiver) putMultipart(ctx context.Context, j *job, r RemoteArtifact, k
 		}
 	}()
 
-	var off int64
-	resumes := 0
-	for n := 1; off < length; {
-		size := min(partSize, length-off)
-		state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
-		if err != nil {
-			return ObjectInfo{}, fmt.Errorf("archive: save hash state: %w", err)
-		}
-		perr := up.WritePart(ctx, n, io.TeeReader(io.LimitReader(dl.Body, size), h), size)
-		if perr == nil {
-			off += size
-			n++
-			continue
-		}
-		if ctx.Err() != nil {
-			return ObjectInfo{}, ctx.Err()
-		}
-		if errors.Is(perr, ErrUploadGone) {
+	if err := a.pipeParts(ctx, j, r, up, dlp, h, partSize, log.With("key", key)); err != nil {
+		if errors.Is(err, ErrUploadGone) && ctx.Err() == nil {
 			// Someone aborted our upload: a worker that completed the
 			// object, or cleaned up after it. The object decides.
 			completed = true
-			return ObjectInfo{}, a.uploadGone(ctx, key, perr)
+			return ObjectInfo{}, a.uploadGone(ctx, key, err)
 		}
-		if resumes++; resumes > a.cfg.MaxResumes {
-			return ObjectInfo{}, fmt.Errorf("archive: artifact %d part %d after %d resumes: %w", r.ID, n, resumes-1, perr)
-		}
-		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
-			return ObjectInfo{}, fmt.Errorf("archive: restore hash state: %w", err)
-		}
-		dl.Body.Close()
-		backoff := min(time.Duration(resumes)*time.Second, maxResumeBackoff)
-		log.Warn("part failed, resuming download at part boundary", "key", key, "part", n, "offset", off, "retry_in", backoff, "err", perr)
-		a.m.resumes.Inc()
-		a.m.failures.WithLabelValues(failureReason(perr)).Inc()
-		if err := Sleep(ctx, backoff); err != nil {
-			return ObjectInfo{}, err
-		}
-		if dl, err = a.reopen(ctx, j, r, off, length); err != nil {
-			return ObjectInfo{}, err
-		}
-		*dlp = dl
+		return ObjectInfo{}, err
 	}
 	if sum := h.Sum(nil); want != nil && !bytes.Equal(sum, want) {
 		return ObjectInfo{}, fmt.Errorf("archive: artifact %d: got sha256 %x, github digest %x: %w", r.ID, sum, want, ErrDigestMismatch)
