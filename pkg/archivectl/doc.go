@@ -9,6 +9,7 @@
 //
 //	ls        table of archived runs and artifacts, read from the manifests
 //	get       download one artifact, verifying its SHA-256 while writing
+//	restore   ask S3 to restore archived (Glacier, Deep Archive) artifacts; --wait until readable
 //	verify    audit: every archived object exists with its size and ETag (--deep: re-hash)
 //	backfill  enqueue the runs of artifacts GitHub still has but the archive lacks
 //	redeliver ask GitHub to redeliver failed workflow_run webhook deliveries

@@ -59,6 +59,9 @@ func TestFileDestination(t *testing.T) {
 		t.Fatalf("get from file:// wrote %d bytes, want the artifact's %d", len(got), arch.dist.Size)
 	}
 	run(t, ev, "verify", "--deep").want(t, 0)
+	// No storage classes: nothing to restore, and restore says so.
+	r = run(t, ev, "restore", "octo-org/app", "--wait").want(t, 0)
+	mustContain(t, "restore on file://", r.stdout, "no storage classes", "5 objects can be read, nothing to restore")
 
 	// Bit rot in an object and in a SHA256SUMS, sizes and inodes kept.
 	pkgKey := key(t, arch.libM, arch.pkg.ID)

@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
 )
 
 var getCommand = &command{
@@ -33,6 +34,10 @@ FILE defaults to the object's file name in the current directory (a
 directory as FILE means that name inside it). With "-o -" the bytes go to
 stdout as they arrive, and a mismatch is only reported at the end (exit
 code 1). A progress bar is drawn on stderr when it is a terminal.
+
+An artifact in an archive storage class (S3 Glacier Flexible Retrieval,
+Deep Archive) cannot be read until it is restored: get then fails and
+prints the "archivectl restore" command that asks for it.
 
 Examples:
   archivectl get octo-org/app 1234567890 dist -o /tmp/dist.zip
@@ -75,7 +80,14 @@ func (o *getOptions) run(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s run %d: %w", args[0], runID, err)
 	}
+	if err := checkReadable(ctx, st, args[0], runID, rec); err != nil {
+		return err
+	}
 	rc, err := st.Open(ctx, rec.Key)
+	if s3store.NeedsRestore(err) { // archived since the check
+		return fmt.Errorf("artifact %d (%s) is archived and needs a restore before it can be read: `%s` (add --wait to wait for it): %w",
+			rec.ID, rec.Name, restoreCommandLine(args[0], runID, rec.ID), err)
+	}
 	if err != nil {
 		return fmt.Errorf("open %s: %w", st.Location(rec.Key), err)
 	}
@@ -91,6 +103,25 @@ func (o *getOptions) run(ctx context.Context, c *cli, args []string) error {
 		return checkDownload(rec, n, sum, "stdout")
 	}
 	return o.toFile(c, rec, rc, prog)
+}
+
+// checkReadable fails with the archivectl restore command to run when the
+// artifact's object is archived (Glacier, Deep Archive) without a restored
+// copy. A store without storage classes, or a failed HeadObject (Open then
+// reports the problem), passes.
+func checkReadable(ctx context.Context, st archive.Store, repo string, runID int64, rec archive.ArtifactRecord) error {
+	cs, ok := st.(coldStore)
+	if !ok {
+		return nil
+	}
+	state, err := cs.ObjectState(ctx, rec.Key)
+	if err != nil {
+		return nil
+	}
+	if p := coldProblem(state, repo, runID, rec.ID); p != "" {
+		return fmt.Errorf("artifact %d (%s) is %s", rec.ID, rec.Name, p)
+	}
+	return nil
 }
 
 // toFile writes to a temporary file next to the target and renames it into

@@ -12,7 +12,7 @@ func TestUsage(t *testing.T) {
 	r := run(t, env{}).want(t, archivectl.ExitUsage)
 	mustContain(t, "no arguments", r.stderr, "Commands:")
 	r = run(t, env{}, "-h").want(t, archivectl.ExitOK)
-	mustContain(t, "archivectl -h", r.stdout, "ls", "get", "verify", "backfill", "redeliver", "dlq", "Exit codes",
+	mustContain(t, "archivectl -h", r.stdout, "ls", "get", "restore", "verify", "backfill", "redeliver", "dlq", "Exit codes",
 		"ARCHIVER_DESTINATION", "ARCHIVER_S3_FORCE_PATH_STYLE", "NATS_URL", "NATS_CREDS", "ARCHIVER_DLQ_STREAM", "GITHUB_API_URL", "GITHUB_TOKEN",
 		"GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "NO_COLOR", "TERM", "ARCHIVER_LOG_LEVEL (default warn)")
 	for _, e := range archivectl.Env() {
@@ -24,7 +24,8 @@ func TestUsage(t *testing.T) {
 	}{
 		{[]string{"ls", "-h"}, []string{"ARCHIVER_DESTINATION", "-since", "-json", "-workflow"}},
 		{[]string{"get", "--help"}, []string{"ARCHIVER_DESTINATION", "-o FILE"}},
-		{[]string{"verify", "-h"}, []string{"ARCHIVER_DESTINATION", "-deep"}},
+		{[]string{"verify", "-h"}, []string{"ARCHIVER_DESTINATION", "-deep", "Object Lock"}},
+		{[]string{"restore", "-h"}, []string{"ARCHIVER_DESTINATION", "-days N", "-tier Bulk", "-attempt N", "-wait", "-interval D", "-timeout D", "DEEP_ARCHIVE"}},
 		{[]string{"backfill", "-h"}, []string{"GITHUB_APP_PRIVATE_KEY", "NATS_URL", "ARCHIVER_STREAM", "ARCHIVER_DESTINATION", "-installation", "-dry-run"}},
 		{[]string{"redeliver", "-h"}, []string{"GITHUB_APP_ID", "-since", "-dry-run"}},
 		{[]string{"dlq", "-h"}, []string{"NATS_URL", "ARCHIVER_DLQ_STREAM", "dlq replay", "dlq purge"}},

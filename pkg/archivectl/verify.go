@@ -14,8 +14,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
 )
 
 var verifyCommand = &command{
@@ -37,6 +39,13 @@ Prints a report of the problems; exit code 1 if there is any, 0 if none.
 Artifacts recorded as failed or expired are counted, not problems. A
 progress bar is drawn on stderr when it is a terminal.
 
+On S3, verify also counts the objects in an archive storage class
+(Glacier Flexible Retrieval, Deep Archive: HeadObject works on them, so
+plain verify checks them like any other), and lists the objects under
+Object Lock with their retention mode, retain-until date and legal hold.
+--deep cannot read an archived object without a restored copy: each is a
+problem naming the "archivectl restore" command that asks for one.
+
 Examples:
   archivectl verify octo-org/app
   archivectl verify --deep --json > audit.json || alert "archive audit failed"`,
@@ -57,15 +66,26 @@ type verifyOptions struct {
 	jobs       int
 }
 
-// problem is one finding of verify.
-type problem struct {
+// objectID names an object and the manifest that records it (in JSON,
+// its fields sit beside those of the struct embedding it).
+type objectID struct {
 	Repository string `json:"repository"`
 	RunID      int64  `json:"run_id"`
 	Attempt    int    `json:"run_attempt"`
-	ArtifactID int64  `json:"artifact_id,omitempty"`
+	ArtifactID int64  `json:"artifact_id,omitempty"` // 0 for a manifest or SHA256SUMS
 	Artifact   string `json:"artifact,omitempty"`
 	Key        string `json:"key"`
-	Problem    string `json:"problem"`
+}
+
+// entryObject names key, an object of e's run attempt that is no artifact.
+func entryObject(e *entry, key string) objectID {
+	return objectID{Repository: e.repoName(), RunID: e.RunID, Attempt: e.Attempt, Key: key}
+}
+
+// problem is one finding of verify.
+type problem struct {
+	objectID
+	Problem string `json:"problem"`
 }
 
 // verifyReport is verify's result (--json prints it).
@@ -78,8 +98,24 @@ type verifyReport struct {
 	Hashed    int64 `json:"bytes_hashed"`
 	Failed    int   `json:"failed_artifacts"`
 	Expired   int   `json:"expired_artifacts"`
+	// Archived objects are in an archive storage class (S3 GLACIER,
+	// DEEP_ARCHIVE, an Intelligent-Tiering archive tier); NeedRestore of
+	// them have no restored copy, so only --deep needs them restored.
+	Archived    int `json:"archived_objects"`
+	NeedRestore int `json:"objects_needing_restore"`
 	// Problems is sorted by repository, run, attempt, key.
 	Problems []problem `json:"problems"`
+	// Retention lists the objects under Object Lock retention or legal
+	// hold, sorted like Problems.
+	Retention []retention `json:"retention"`
+}
+
+// retention is one object's Object Lock state.
+type retention struct {
+	objectID
+	Mode        string     `json:"mode,omitempty"` // GOVERNANCE or COMPLIANCE
+	RetainUntil *time.Time `json:"retain_until,omitempty"`
+	LegalHold   bool       `json:"legal_hold"`
 }
 
 // objectRef is one manifest's record of an object.
@@ -88,11 +124,14 @@ type objectRef struct {
 	rec archive.ArtifactRecord
 }
 
+func (r objectRef) id() objectID {
+	id := entryObject(r.e, r.rec.Key)
+	id.ArtifactID, id.Artifact = r.rec.ID, r.rec.Name
+	return id
+}
+
 func (r objectRef) problem(format string, args ...any) problem {
-	return problem{
-		Repository: r.e.repoName(), RunID: r.e.RunID, Attempt: r.e.Attempt,
-		ArtifactID: r.rec.ID, Artifact: r.rec.Name, Key: r.rec.Key, Problem: fmt.Sprintf(format, args...),
-	}
+	return problem{objectID: r.id(), Problem: fmt.Sprintf(format, args...)}
 }
 
 func (o *verifyOptions) run(ctx context.Context, c *cli, args []string) error {
@@ -131,14 +170,14 @@ func (o *verifyOptions) run(ctx context.Context, c *cli, args []string) error {
 
 // audit checks every object and SHA256SUMS of entries, o.jobs at a time.
 func (o *verifyOptions) audit(ctx context.Context, c *cli, st archive.Store, entries []entry) *verifyReport {
-	rep := &verifyReport{Deep: o.deep, Problems: []problem{}}
+	rep := &verifyReport{Deep: o.deep, Problems: []problem{}, Retention: []retention{}}
 	objects := map[string][]objectRef{}
 	var keys []string
 	var manifests []*entry
 	for i := range entries {
 		e := &entries[i]
 		if e.Err != nil {
-			rep.Problems = append(rep.Problems, problem{Repository: e.repoName(), RunID: e.RunID, Attempt: e.Attempt, Key: e.Key, Problem: "manifest unreadable: " + e.Err.Error()})
+			rep.Problems = append(rep.Problems, problem{objectID: entryObject(e, e.Key), Problem: "manifest unreadable: " + e.Err.Error()})
 			continue
 		}
 		manifests = append(manifests, e)
@@ -191,10 +230,11 @@ func (o *verifyOptions) audit(ctx context.Context, c *cli, st archive.Store, ent
 	for _, k := range keys {
 		refs := objects[k]
 		jobs <- func() {
-			ps, hashed := o.checkObject(ctx, st, k, refs, prog)
+			ps, hashed, state := o.checkObject(ctx, st, k, refs, prog)
 			report(ps...)
 			mu.Lock()
 			rep.Hashed += hashed
+			rep.addState(state, refs[0])
 			mu.Unlock()
 			if !o.deep {
 				prog.Add(1)
@@ -215,14 +255,57 @@ func (o *verifyOptions) audit(ctx context.Context, c *cli, st archive.Store, ent
 	slices.SortFunc(rep.Problems, func(a, b problem) int {
 		return cmp.Or(strings.Compare(a.Repository, b.Repository), cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Attempt, b.Attempt), strings.Compare(a.Key, b.Key), strings.Compare(a.Problem, b.Problem))
 	})
+	slices.SortFunc(rep.Retention, func(a, b retention) int {
+		return cmp.Or(strings.Compare(a.Repository, b.Repository), cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Attempt, b.Attempt), strings.Compare(a.Key, b.Key))
+	})
 	rep.OK = len(rep.Problems) == 0
 	return rep
 }
 
+// addState counts an object's storage state (nil: the store has none, or
+// the object could not be read) and records its retention.
+func (rep *verifyReport) addState(state *s3store.ObjectState, r objectRef) {
+	if state == nil {
+		return
+	}
+	if state.Archived {
+		rep.Archived++
+		if !state.Readable() {
+			rep.NeedRestore++
+		}
+	}
+	if state.Retention == "" && !state.LegalHold {
+		return
+	}
+	ret := retention{objectID: r.id(), Mode: string(state.Retention), LegalHold: state.LegalHold}
+	if !state.RetainUntil.IsZero() {
+		until := state.RetainUntil.UTC()
+		ret.RetainUntil = &until
+	}
+	rep.Retention = append(rep.Retention, ret)
+}
+
+// statObject is Stat, or on a store with storage classes ObjectState (the
+// same HeadObject), whose state it also returns.
+func statObject(ctx context.Context, st archive.Store, key string) (archive.ObjectInfo, *s3store.ObjectState, error) {
+	cs, ok := st.(coldStore)
+	if !ok {
+		info, err := st.Stat(ctx, key)
+		return info, nil, err
+	}
+	state, err := cs.ObjectState(ctx, key)
+	if err != nil {
+		return archive.ObjectInfo{}, nil, err
+	}
+	return state.Info, &state, nil
+}
+
 // checkObject compares one object with every manifest record of it; deep,
-// it also hashes the object once. It returns the problems and the bytes
-// hashed.
-func (o *verifyOptions) checkObject(ctx context.Context, st archive.Store, key string, refs []objectRef, prog *progress) ([]problem, int64) {
+// it also hashes the object once, unless it is archived without a
+// restored copy (a problem naming the archivectl restore command). It
+// returns the problems, the bytes hashed and the object's storage state
+// (nil on a store without one).
+func (o *verifyOptions) checkObject(ctx context.Context, st archive.Store, key string, refs []objectRef, prog *progress) ([]problem, int64, *s3store.ObjectState) {
 	var ps []problem
 	each := func(f func(r objectRef) *problem) {
 		for _, r := range refs {
@@ -231,14 +314,14 @@ func (o *verifyOptions) checkObject(ctx context.Context, st archive.Store, key s
 			}
 		}
 	}
-	info, err := st.Stat(ctx, key)
+	info, state, err := statObject(ctx, st, key)
 	if err != nil {
 		msg := "missing"
 		if !errors.Is(err, archive.ErrNotFound) {
 			msg = "stat failed: " + err.Error()
 		}
 		each(func(r objectRef) *problem { p := r.problem("%s", msg); return &p })
-		return ps, 0
+		return ps, 0, nil
 	}
 	each(func(r objectRef) *problem {
 		var p problem
@@ -255,18 +338,31 @@ func (o *verifyOptions) checkObject(ctx context.Context, st archive.Store, key s
 		return &p
 	})
 	if !o.deep {
-		return ps, 0
+		return ps, 0, state
+	}
+	if state != nil && !state.Readable() {
+		each(func(r objectRef) *problem {
+			p := r.problem("%s", coldProblem(*state, r.e.repoName(), r.e.RunID, r.rec.ID))
+			return &p
+		})
+		return ps, 0, state
 	}
 	rc, err := st.Open(ctx, key)
 	if err != nil {
-		each(func(r objectRef) *problem { p := r.problem("open failed: %v", err); return &p })
-		return ps, 0
+		each(func(r objectRef) *problem {
+			p := r.problem("open failed: %v", err)
+			if s3store.NeedsRestore(err) {
+				p = r.problem("archived, needs a restore before it can be read: `%s` (%v)", restoreCommandLine(r.e.repoName(), r.e.RunID, r.rec.ID), err)
+			}
+			return &p
+		})
+		return ps, 0, state
 	}
 	defer rc.Close()
 	n, sum, err := copyHashed(io.Discard, rc, prog)
 	if err != nil {
 		each(func(r objectRef) *problem { p := r.problem("read failed after %d bytes: %v", n, err); return &p })
-		return ps, n
+		return ps, n, state
 	}
 	each(func(r objectRef) *problem {
 		var p problem
@@ -280,7 +376,7 @@ func (o *verifyOptions) checkObject(ctx context.Context, st archive.Store, key s
 		}
 		return &p
 	})
-	return ps, n
+	return ps, n, state
 }
 
 // maxSums bounds a SHA256SUMS read.
@@ -291,7 +387,7 @@ const maxSums = 64 << 20
 func (o *verifyOptions) checkSums(ctx context.Context, st archive.Store, e *entry) []problem {
 	key := path.Dir(e.Key) + "/SHA256SUMS"
 	fail := func(format string, args ...any) problem {
-		return problem{Repository: e.repoName(), RunID: e.RunID, Attempt: e.Attempt, Key: key, Problem: fmt.Sprintf(format, args...)}
+		return problem{objectID: entryObject(e, key), Problem: fmt.Sprintf(format, args...)}
 	}
 	if !o.deep {
 		if _, err := st.Stat(ctx, key); errors.Is(err, archive.ErrNotFound) {
@@ -365,6 +461,12 @@ func (o *verifyOptions) print(c *cli, st archive.Store, rep *verifyReport) error
 	if rep.Failed+rep.Expired > 0 {
 		what += fmt.Sprintf("; artifacts recorded as failed: %d, as expired: %d", rep.Failed, rep.Expired)
 	}
+	if rep.Archived > 0 {
+		what += fmt.Sprintf("; %d in an archive storage class (%d to restore before they can be read)", rep.Archived, rep.NeedRestore)
+	}
+	if err := printRetention(c, rep.Retention); err != nil {
+		return err
+	}
 	if rep.OK {
 		fmt.Fprintf(c.stdout, "OK: %s in %s\n", what, st.Location(""))
 		return nil
@@ -386,5 +488,33 @@ func (o *verifyOptions) print(c *cli, st archive.Store, rep *verifyReport) error
 		return err
 	}
 	fmt.Fprintf(c.stdout, "FAILED: %s in %s in %s\n", plural(len(rep.Problems), "problem"), what, st.Location(""))
+	return nil
+}
+
+// printRetention prints the objects under Object Lock, if any.
+func printRetention(c *cli, rs []retention) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	fmt.Fprintf(c.stdout, "Object Lock (%s):\n", plural(len(rs), "object"))
+	t := newTable(c.stdout, false, nil, "REPO", "RUN", "ATTEMPT", "ARTIFACT", "ID", "RETENTION", "RETAIN_UNTIL", "LEGAL_HOLD", "KEY")
+	for _, r := range rs {
+		until, hold := "-", "off"
+		if r.RetainUntil != nil {
+			until = r.RetainUntil.Format(time.RFC3339)
+		}
+		if r.LegalHold {
+			hold = "on"
+		}
+		id := "-"
+		if r.ArtifactID != 0 {
+			id = strconv.FormatInt(r.ArtifactID, 10)
+		}
+		t.row(r.Repository, strconv.FormatInt(r.RunID, 10), strconv.Itoa(r.Attempt), orDash(r.Artifact), id, orDash(r.Mode), until, hold, r.Key)
+	}
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.stdout)
 	return nil
 }
