@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -56,6 +57,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			return fmt.Errorf("%w: set -minio or ARCHIVER_MINIO_BIN, or run the tests once (they build .cache/bin/minio)", err)
 		}
 	}
+	if opt.versitygw == "" && slices.Contains(opt.backends, backendVersityGW) {
+		if opt.versitygw, err = benchkit.FindBinary(opt.root, "versitygw", "ARCHIVER_VERSITYGW_BIN"); err != nil {
+			return fmt.Errorf("%w: set -versitygw or ARCHIVER_VERSITYGW_BIN, or run the tests once (they build .cache/bin/versitygw)", err)
+		}
+	}
 	if opt.rclone != "" {
 		if _, err := exec.LookPath(opt.rclone); err != nil {
 			return fmt.Errorf("rclone: %w (use -rclone= to skip the baseline)", err)
@@ -78,14 +84,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err := b.setup(ctx); err != nil {
 		return err
 	}
-	for round := 1; round <= opt.runs; round++ {
-		for _, size := range opt.sizes {
-			if err := b.measureSize(ctx, round, size); err != nil {
-				return err
-			}
+	for _, backend := range opt.backends {
+		if err := b.measureBackend(ctx, backend); err != nil {
+			return err
 		}
 	}
 	b.report(stdout)
+	return nil
+}
+
+// measureBackend runs every round against one S3 server.
+func (b *bench) measureBackend(ctx context.Context, name string) error {
+	defer b.stopBackend()
+	if err := b.startBackend(ctx, name); err != nil {
+		return err
+	}
+	for round := 1; round <= b.opt.rounds; round++ {
+		for _, size := range b.opt.sizes {
+			if err := b.measureSize(ctx, round, size); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
 	return nil
 }
 
@@ -96,7 +116,9 @@ type bench struct {
 	dir string
 
 	workerBin string
-	minio     *benchkit.Process
+	bareBin   string
+	backend   string            // the S3 server being measured
+	server    *benchkit.Process // its process
 	endpoint  string
 	accessKey string
 	secretKey string
@@ -113,32 +135,35 @@ type bench struct {
 	results []result
 }
 
-// measureSize measures one size with every worker part size and rclone.
-// Odd rounds run the worker first, even rounds rclone first, so that
-// neither always benefits from a warmer machine.
+// measureSize measures one size with every worker (and part size), rclone
+// and the bare PutObject. The order of the legs rotates with the round, so
+// that none always benefits from a warmer machine.
 func (b *bench) measureSize(ctx context.Context, round int, size int64) error {
 	seed := 7_000 + size/mib // the same bytes for a size in every round
-	run := b.sim.AddRun(owner, repoName, ghsim.RunSpec{Name: "bench"})
 	name := "bench-" + strings.ReplaceAll(fmtSize(size), " ", "")
-	art := b.sim.AddArtifact(owner, repoName, run.ID, ghsim.ArtifactSpec{Name: name, Size: size, Seed: seed})
-	b.log.Printf("round %d, %s: hashing the artifact in the simulator (cached, outside the timing)", round, fmtSize(size))
+	// A run is archived once: every leg gets its own run with the same bytes.
+	newArtifact := func() (ghsim.Run, ghsim.Artifact) {
+		run := b.sim.AddRun(owner, repoName, ghsim.RunSpec{Name: "bench"})
+		return run, b.sim.AddArtifact(owner, repoName, run.ID, ghsim.ArtifactSpec{Name: name, Size: size, Seed: seed})
+	}
+	run, art := newArtifact()
+	b.log.Printf("%s round %d, %s: hashing the artifact in the simulator (cached, outside the timing)", b.backend, round, fmtSize(size))
 	want, err := b.sim.SHA256(art.ID)
 	if err != nil {
 		return err
 	}
 
 	workers := func() error {
-		for i, ps := range b.opt.partSizes {
-			r, id := run, art.ID
-			if i > 0 { // a run is archived once: another run with the same bytes
-				r = b.sim.AddRun(owner, repoName, ghsim.RunSpec{Name: "bench"})
-				id = b.sim.AddArtifact(owner, repoName, r.ID, ghsim.ArtifactSpec{Name: name, Size: size, Seed: seed}).ID
+		builds := append([]workerBuild{{path: b.workerBin}}, b.opt.workers...)
+		for _, w := range builds {
+			for _, ps := range b.opt.partSizes {
+				r, a := newArtifact()
+				res, err := b.measureWorker(ctx, w, r, a.ID, size, ps, want)
+				if err != nil {
+					return fmt.Errorf("worker %s %s: %w", w.label, fmtSize(size), err)
+				}
+				b.record(round, res)
 			}
-			res, err := b.measureWorker(ctx, r, id, size, ps, want)
-			if err != nil {
-				return fmt.Errorf("worker %s: %w", fmtSize(size), err)
-			}
-			b.record(round, res)
 		}
 		return nil
 	}
@@ -153,11 +178,20 @@ func (b *bench) measureSize(ctx context.Context, round int, size int64) error {
 		b.record(round, res)
 		return nil
 	}
-	steps := []func() error{workers, rclone}
-	if round%2 == 0 {
-		steps = []func() error{rclone, workers}
+	bare := func() error {
+		if !b.opt.bare {
+			return nil
+		}
+		res, err := b.measureBare(ctx, art, run.ID, want)
+		if err != nil {
+			return fmt.Errorf("bare %s: %w", fmtSize(size), err)
+		}
+		b.record(round, res)
+		return nil
 	}
-	for _, step := range steps {
+	steps := []func() error{workers, rclone, bare}
+	k := (round - 1) % len(steps)
+	for _, step := range append(steps[k:], steps[:k]...) {
 		if err := step(); err != nil {
 			return err
 		}
@@ -168,15 +202,15 @@ func (b *bench) measureSize(ctx context.Context, round int, size int64) error {
 // record keeps the result of one leg of round and logs it, with every
 // stall the progress watcher saw.
 func (b *bench) record(round int, res result) {
-	res.round = round
+	res.round, res.backend = round, b.backend
 	b.results = append(b.results, res)
 	for _, s := range res.watch.stalls {
 		b.log.Printf("  %s stall: %s", res.tool, s)
 	}
-	b.log.Printf("  %s: %.2fs %.0f MiB/s peak RSS %.1f MiB (%s)", res.tool, res.wall.Seconds(), res.mibps(), float64(res.peakRSS)/mib, verdict(res))
+	b.log.Printf("  %s: %.2fs %.0f MiB/s peak RSS %.1f MiB (%s)", res.leg(), res.wall.Seconds(), res.mibps(), float64(res.peakRSS)/mib, verdict(res))
 }
 
-// settle flushes dirty pages and waits (at most 15 s) until MinIO has used
+// settle flushes dirty pages and waits (at most 15 s) until the S3 server has used
 // less than 5% of a core for half a second: deletions of the previous
 // objects and writeback happen in the background and would otherwise be
 // charged to the next leg.
@@ -184,9 +218,9 @@ func (b *bench) settle(ctx context.Context) {
 	syscall.Sync()
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) && ctx.Err() == nil {
-		before := benchkit.ProcCPU(b.minio.Pid())
+		before := benchkit.ProcCPU(b.server.Pid())
 		time.Sleep(500 * time.Millisecond)
-		if benchkit.ProcCPU(b.minio.Pid())-before < 25*time.Millisecond {
+		if benchkit.ProcCPU(b.server.Pid())-before < 25*time.Millisecond {
 			return
 		}
 	}

@@ -9,11 +9,11 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/benchkit"
 )
 
-// cpuMeter measures CPU time of a process, MinIO and this process.
+// cpuMeter measures CPU time of a process, the S3 server and this process.
 type cpuMeter struct {
-	b                        *bench
-	pid                      int
-	tool, minio, self, total time.Duration
+	b                         *bench
+	pid                       int
+	tool, server, self, total time.Duration
 }
 
 // startCPU starts measuring; pid 0 measures no tool process.
@@ -22,23 +22,23 @@ func (b *bench) startCPU(pid int) *cpuMeter {
 	if pid != 0 {
 		m.tool = benchkit.ProcCPU(pid)
 	}
-	m.minio = benchkit.ProcCPU(b.minio.Pid())
+	m.server = benchkit.ProcCPU(b.server.Pid())
 	m.self = benchkit.SelfCPU()
 	m.total = machineBusy()
 	return m
 }
 
-// stop returns the CPU time spent since startCPU by the tool, MinIO, this
+// stop returns the CPU time spent since startCPU by the tool, the S3 server, this
 // process, and every other process (the rest of the machine's busy time;
 // a tool measured with pid 0 is counted there).
-func (m *cpuMeter) stop() (tool, minio, self, others time.Duration) {
+func (m *cpuMeter) stop() (tool, server, self, others time.Duration) {
 	if m.pid != 0 {
 		tool = benchkit.ProcCPU(m.pid) - m.tool
 	}
-	minio, self = benchkit.ProcCPU(m.b.minio.Pid())-m.minio, benchkit.SelfCPU()-m.self
+	server, self = benchkit.ProcCPU(m.b.server.Pid())-m.server, benchkit.SelfCPU()-m.self
 	busy := machineBusy()
-	others = max(busy-m.total-tool-minio-self, 0)
-	return tool, minio, self, others
+	others = max(busy-m.total-tool-server-self, 0)
+	return tool, server, self, others
 }
 
 // machineBusy returns the non-idle CPU time of the whole machine since boot

@@ -12,11 +12,15 @@ import (
 type options struct {
 	sizes     []int64
 	partSizes []int64 // 0: the worker's default (ARCHIVER_PART_SIZE unset)
-	runs      int
+	rounds    int
+	backends  []string // backendMinIO, backendVersityGW
+	workers   []workerBuild
+	bare      bool
 	keep      bool
 	readback  bool
 	rclone    string
 	minio     string
+	versitygw string
 	root      string
 	perfDir   string
 	gnuTime   bool
@@ -28,7 +32,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	sizes := fs.String("sizes", "1GiB,4GiB", "comma-separated artifact sizes (B, KiB, MiB, GiB)")
 	parts := fs.String("part-sizes", "", "comma-separated ARCHIVER_PART_SIZE values to measure the worker with (default: the worker's own default)")
-	runs := fs.Int("runs", 1, "rounds; the order worker/rclone alternates between rounds")
+	rounds := fs.Int("rounds", 1, "rounds; the order of the legs rotates between rounds, and the report gives each leg's median")
+	fs.IntVar(rounds, "runs", 1, "the same as -rounds")
+	backend := fs.String("backend", backendMinIO, "S3 server to write into: minio, versitygw or both")
+	workers := fs.String("workers", "", "comma-separated label=path of more worker binaries to measure beside the one built from the repository (for example old=/tmp/old/worker)")
+	bare := fs.Bool("bare", true, "measure the bare leg: the same bytes streamed by one PutObject with SHA-256 on the way (the one-stream limit)")
+	versitygw := fs.String("versitygw", "", "versitygw binary (default $ARCHIVER_VERSITYGW_BIN, <repo>/.cache/bin/versitygw, or versitygw on PATH)")
 	keep := fs.Bool("keep", false, "keep the work directory (MinIO data, objects, logs) instead of removing it")
 	readback := fs.Bool("readback", true, "read every object back from MinIO and check its SHA-256 (outside the timed part)")
 	rclone := fs.String("rclone", "/usr/bin/rclone", "rclone binary; empty to skip the rclone baseline")
@@ -42,8 +51,20 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return options{}, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	o := options{runs: *runs, keep: *keep, readback: *readback, rclone: *rclone, minio: *minio, root: *root, perfDir: *perfDir, gnuTime: *gnuTime}
+	o := options{rounds: *rounds, bare: *bare, keep: *keep, readback: *readback, rclone: *rclone, minio: *minio, versitygw: *versitygw,
+		root: *root, perfDir: *perfDir, gnuTime: *gnuTime}
+	switch *backend {
+	case backendMinIO, backendVersityGW:
+		o.backends = []string{*backend}
+	case "both":
+		o.backends = []string{backendMinIO, backendVersityGW}
+	default:
+		return options{}, fmt.Errorf("-backend %q: want minio, versitygw or both", *backend)
+	}
 	var err error
+	if o.workers, err = parseWorkers(*workers); err != nil {
+		return options{}, fmt.Errorf("-workers %q: %v", *workers, err)
+	}
 	if o.sizes, err = parseSizes(*sizes); err != nil || len(o.sizes) == 0 {
 		return options{}, fmt.Errorf("-sizes %q: %v", *sizes, err)
 	}
@@ -53,10 +74,29 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return options{}, fmt.Errorf("-part-sizes %q: %v", *parts, err)
 		}
 	}
-	if o.runs < 1 {
-		return options{}, fmt.Errorf("-runs %d: want >= 1", o.runs)
+	if o.rounds < 1 {
+		return options{}, fmt.Errorf("-rounds %d: want >= 1", o.rounds)
 	}
 	return o, nil
+}
+
+// workerBuild is a prebuilt worker binary measured under a label.
+type workerBuild struct{ label, path string }
+
+// parseWorkers parses a comma-separated list of label=path.
+func parseWorkers(s string) ([]workerBuild, error) {
+	var out []workerBuild
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		label, path, ok := strings.Cut(f, "=")
+		if !ok || label == "" || path == "" {
+			return nil, fmt.Errorf("%q: want label=path", f)
+		}
+		out = append(out, workerBuild{label: label, path: path})
+	}
+	return out, nil
 }
 
 // parseSizes parses a comma-separated list of sizes.

@@ -68,8 +68,8 @@ func (b *bench) watchProgress(id int64) *progressWatcher {
 				}
 				w.stall = max(w.stall, stalled)
 				if stalled >= 500*time.Millisecond && stallNote == "" {
-					stallNote = fmt.Sprintf("at 0.5s into it: page cache dirty+writeback %d MiB, MinIO threads in D state %d",
-						dirty/mib, dStateThreads(b.minio.Pid()))
+					stallNote = fmt.Sprintf("at 0.5s into it: page cache dirty+writeback %d MiB, S3 server threads in D state %d",
+						dirty/mib, dStateThreads(b.server.Pid()))
 				}
 			}
 		}

@@ -2,22 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -26,16 +17,19 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 )
 
-// setup builds cmd/worker and starts the servers every leg shares: MinIO (a
-// child process), an embedded JetStream and the GitHub simulator.
+// setup builds cmd/worker and bareput and starts the servers every backend
+// shares: an embedded JetStream and the GitHub simulator. The S3 server
+// (a child process) is started per backend by startBackend.
 func (b *bench) setup(ctx context.Context) error {
-	// Worker binary.
-	b.workerBin = filepath.Join(b.dir, "worker")
-	b.log.Printf("building cmd/worker")
-	build := exec.CommandContext(ctx, "go", "build", "-o", b.workerBin, "./cmd/worker")
-	build.Dir = b.opt.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/worker: %v\n%s", err, out)
+	// The worker and the bare leg's program.
+	b.workerBin, b.bareBin = filepath.Join(b.dir, "worker"), filepath.Join(b.dir, "bareput")
+	for pkg, out := range map[string]string{"./cmd/worker": b.workerBin, "./bench/transfer/bareput": b.bareBin} {
+		b.log.Printf("building %s", pkg)
+		build := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+		build.Dir = b.opt.root
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
 
 	// GNU time, for rclone's peak RSS.
@@ -43,9 +37,6 @@ func (b *bench) setup(ctx context.Context) error {
 		b.gnuTime = "/usr/bin/time"
 	}
 
-	if err := b.startMinIO(ctx); err != nil {
-		return err
-	}
 	if err := b.startNATS(ctx); err != nil {
 		return err
 	}
@@ -70,63 +61,7 @@ func (b *bench) close() {
 		b.ns.Shutdown()
 		b.ns.WaitForShutdown()
 	}
-	if b.minio != nil {
-		b.minio.Stop(syscall.SIGTERM, 5*time.Second)
-	}
-}
-
-// startMinIO starts MinIO on a free port with a data directory under the
-// work directory, waits until it is live, and creates the bucket.
-func (b *bench) startMinIO(ctx context.Context) error {
-	port, err := benchkit.FreePort()
-	if err != nil {
-		return err
-	}
-	consolePort, err := benchkit.FreePort()
-	if err != nil {
-		return err
-	}
-	data := filepath.Join(b.dir, "minio-data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		return err
-	}
-	b.accessKey, b.secretKey = "transfer-bench", rand.Text()
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	b.endpoint = "http://" + addr
-	env := append(baseEnv(), "MINIO_ROOT_USER="+b.accessKey, "MINIO_ROOT_PASSWORD="+b.secretKey, "MINIO_UPDATE=off", "MINIO_BROWSER=off")
-	c, err := benchkit.StartProcess(b.opt.minio, []string{"server", data, "--address", addr,
-		"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)), "--quiet"},
-		env, filepath.Join(b.dir, "minio.log"), nil)
-	if err != nil {
-		return fmt.Errorf("minio: %w", err)
-	}
-	b.minio = c
-	hc := &http.Client{Transport: &http.Transport{Proxy: nil}, Timeout: 2 * time.Second}
-	if err := benchkit.Poll(ctx, time.Minute, 50*time.Millisecond, func() (bool, error) {
-		if c.Exited() {
-			return false, fmt.Errorf("minio exited: %s", c.LogTail())
-		}
-		resp, err := hc.Get(b.endpoint + "/minio/health/live")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	}); err != nil {
-		return fmt.Errorf("minio %s not live: %w", b.endpoint, err)
-	}
-	b.s3 = s3.NewFromConfig(aws.Config{
-		Region:       region,
-		Credentials:  credentials.NewStaticCredentialsProvider(b.accessKey, b.secretKey, ""),
-		BaseEndpoint: aws.String(b.endpoint),
-		// Built by hand: no proxy, and AWS_CA_BUNDLE plays no part.
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.Proxy = nil }),
-	}, func(o *s3.Options) { o.UsePathStyle = true })
-	if _, err := b.s3.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
-		return fmt.Errorf("create bucket: %w", err)
-	}
-	b.log.Printf("minio at %s", b.endpoint)
-	return nil
+	b.stopBackend()
 }
 
 // startNATS starts an embedded JetStream server and provisions the

@@ -18,22 +18,16 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/runevent"
 )
 
-// measureWorker runs a fresh worker process for one run event.
-func (b *bench) measureWorker(ctx context.Context, run ghsim.Run, artID, size, partSize int64, want string) (result, error) {
-	res := result{size: size, tool: "worker", partSize: partSize}
+// measureWorker runs a fresh process of the worker build w for one run
+// event.
+func (b *bench) measureWorker(ctx context.Context, w workerBuild, run ghsim.Run, artID, size, partSize int64, want string) (result, error) {
+	res := result{size: size, tool: legWorker, variant: w.label, partSize: partSize}
 	tag := fmt.Sprintf("worker-%d", run.ID)
-	env := append(baseEnv(),
+	env := append(append(baseEnv(), b.awsEnv()...),
 		"NATS_URL="+b.ns.ClientURL(),
 		"GITHUB_API_URL="+b.sim.URL(),
 		"GITHUB_TOKEN="+ghToken,
 		"ARCHIVER_DESTINATION=s3://"+bucket+"/"+destPref,
-		"AWS_ENDPOINT_URL_S3="+b.endpoint,
-		"AWS_REGION="+region,
-		"AWS_ACCESS_KEY_ID="+b.accessKey,
-		"AWS_SECRET_ACCESS_KEY="+b.secretKey,
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_CONFIG_FILE="+filepath.Join(b.dir, "no-aws-config"),
-		"AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(b.dir, "no-aws-credentials"),
 		"ARCHIVER_S3_FORCE_PATH_STYLE=true",
 		"ARCHIVER_ALLOW_HTTP_DOWNLOADS=true",
 		"ARCHIVER_METRICS_ADDR=127.0.0.1:0",
@@ -43,23 +37,23 @@ func (b *bench) measureWorker(ctx context.Context, run ghsim.Run, artID, size, p
 		env = append(env, "ARCHIVER_PART_SIZE="+strconv.FormatInt(partSize, 10))
 	}
 	wl := &workerLog{running: make(chan string, 1)}
-	w, err := benchkit.StartProcess(b.workerBin, nil, env, filepath.Join(b.dir, tag+".log"), wl)
+	wp, err := benchkit.StartProcess(w.path, nil, env, filepath.Join(b.dir, tag+".log"), wl)
 	if err != nil {
 		return res, err
 	}
-	defer w.Stop(syscall.SIGKILL, 0) // no-op after the graceful stop below
+	defer wp.Stop(syscall.SIGKILL, 0) // no-op after the graceful stop below
 	select {
 	case <-wl.running:
-	case <-w.Done():
-		return res, fmt.Errorf("worker exited at start: %s", w.LogTail())
+	case <-wp.Done():
+		return res, fmt.Errorf("worker exited at start: %s", wp.LogTail())
 	case <-time.After(30 * time.Second):
-		return res, fmt.Errorf("worker not running after 30s: %s", w.LogTail())
+		return res, fmt.Errorf("worker not running after 30s: %s", wp.LogTail())
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
 
 	b.settle(ctx)
-	pid := w.Pid()
+	pid := wp.Pid()
 	res.idleRSS, _ = benchkit.ProcStatus(pid, "VmRSS")
 	sampler := benchkit.SamplePeak(pid, "VmRSS", sampleGap)
 	progress := b.watchProgress(artID)
@@ -81,7 +75,7 @@ func (b *bench) measureWorker(ctx context.Context, run ghsim.Run, artID, size, p
 	manifestKey := destPref + "/" + l.ManifestKey(run.Attempt)
 
 	cpu := b.startCPU(pid)
-	prof := b.startPerf(pid, fmt.Sprintf("worker-%s-run%d", strings.ReplaceAll(fmtSize(size), " ", ""), run.ID))
+	prof := b.startPerf(pid, fmt.Sprintf("worker%s-%s-run%d", w.label, strings.ReplaceAll(fmtSize(size), " ", ""), run.ID))
 	start := time.Now()
 	if _, err := b.pub.Publish(ctx, ev); err != nil {
 		sampler.Stop()
@@ -89,20 +83,20 @@ func (b *bench) measureWorker(ctx context.Context, run ghsim.Run, artID, size, p
 		return res, err
 	}
 	err = benchkit.Poll(ctx, deadlineFor(size), 20*time.Millisecond, func() (bool, error) {
-		if w.Exited() {
-			return false, fmt.Errorf("worker exited: %s", w.LogTail())
+		if wp.Exited() {
+			return false, fmt.Errorf("worker exited: %s", wp.LogTail())
 		}
 		_, err := b.s3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(manifestKey)})
 		return err == nil, nil
 	})
 	res.wall = time.Since(start)
-	res.cpuTool, res.cpuMinIO, res.cpuBench, res.cpuOthers = cpu.stop()
+	res.cpuTool, res.cpuServer, res.cpuBench, res.cpuOthers = cpu.stop()
 	prof.stop()
 	hwm, herr := benchkit.ProcStatus(pid, "VmHWM")
 	res.sampledRSS = sampler.Stop()
 	res.watch = progress.stop()
 	if err != nil {
-		return res, fmt.Errorf("waiting for %s: %w\n%s", manifestKey, err, w.LogTail())
+		return res, fmt.Errorf("waiting for %s: %w\n%s", manifestKey, err, wp.LogTail())
 	}
 	if herr != nil {
 		return res, herr
@@ -115,7 +109,7 @@ func (b *bench) measureWorker(ctx context.Context, run ghsim.Run, artID, size, p
 	if err := b.waitAcked(ctx); err != nil {
 		res.note = err.Error()
 	}
-	w.Stop(syscall.SIGTERM, 15*time.Second)
+	wp.Stop(syscall.SIGTERM, 15*time.Second)
 	var warnLog []string
 	res.transfer, res.warnings, warnLog = wl.result()
 	for _, line := range warnLog {
