@@ -4,9 +4,11 @@ BIN   := $(CURDIR)/.cache/bin
 export PATH := $(BIN):$(PATH)
 export ARCHIVER_MINIO_BIN := $(BIN)/minio
 export ARCHIVER_NATS_BIN := $(BIN)/nats-server
+export ARCHIVER_VERSITYGW_BIN := $(BIN)/versitygw
 
 NATS_SERVER_VERSION := v2.15.2
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
+VERSITYGW_VERSION   := v1.8.0
 
 .PHONY: test tools lint unit images integration demo bench-webhook bench-transfer clean-images fresh-check
 
@@ -16,7 +18,7 @@ MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 test: tools lint unit images integration
 
 ## tools: the pinned test servers, cached under .cache/bin (git-ignored).
-tools: $(BIN)/nats-server $(BIN)/minio
+tools: $(BIN)/nats-server $(BIN)/minio $(BIN)/versitygw
 
 $(BIN)/nats-server:
 	GOBIN=$(BIN) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
@@ -24,6 +26,11 @@ $(BIN)/nats-server:
 # MinIO is AGPL: built as a separate binary, never imported (about 3 minutes).
 $(BIN)/minio:
 	CGO_ENABLED=0 GOBIN=$(BIN) go install github.com/minio/minio@$(MINIO_VERSION)
+
+# versitygw, the second S3 implementation the store is tested against
+# (Apache-2.0, about a minute).
+$(BIN)/versitygw:
+	CGO_ENABLED=0 GOBIN=$(BIN) go install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
