@@ -100,7 +100,8 @@ func TestS3Policies(t *testing.T) {
 	// Get/HeadObject (GetObject), AbortMultipartUpload, and ListParts.
 	need := []string{"s3:ListBucket", "s3:ListBucketMultipartUploads", "s3:PutObject", "s3:GetObject",
 		"s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"}
-	optional := []string{"kms:GenerateDataKey", "kms:Decrypt"}
+	// SSE-KMS, and ARCHIVER_OBJECT_LOCK_MODE / _LEGAL_HOLD.
+	optional := []string{"kms:GenerateDataKey", "kms:Decrypt", "s3:PutObjectRetention", "s3:PutObjectLegalHold"}
 	got := w.allowed()
 	for _, a := range need {
 		if !slices.Contains(got, a) {

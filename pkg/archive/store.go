@@ -125,8 +125,15 @@ type Store interface {
 // Upload is one multipart upload. Parts are numbered from 1 and written in
 // order; a part may be rewritten (same number) after a failure.
 type Upload interface {
-	// WritePart streams exactly size bytes from r as part n. It returns
-	// ErrUploadGone when the upload was aborted by someone else.
+	// WritePart writes exactly size bytes from r as part n, reading no
+	// byte beyond them (r may be one stream cut into parts). A store may
+	// need the part's checksum before sending it (S3 does): if r is an
+	// io.ReadSeeker (a *bytes.Reader over the caller's buffer) it reads
+	// the part once, seeks back and sends it from r, with no copy, so r
+	// must not change until WritePart returns, and is left just after the
+	// part on success; any other reader is first copied into a buffer of
+	// size bytes. It returns ErrUploadGone when the upload was aborted by
+	// someone else.
 	WritePart(ctx context.Context, n int, r io.Reader, size int64) error
 	// Complete makes the object visible. With IfAbsent and an existing key
 	// it returns ErrExists after aborting the upload.

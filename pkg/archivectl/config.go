@@ -25,6 +25,7 @@ import (
 type settings struct {
 	destination    string
 	forcePathStyle bool
+	s3             destination.S3Writes
 	nats           events.ConnConfig
 	topology       events.Topology
 	gitHub         ghclient.Config
@@ -55,6 +56,7 @@ func Env() []*service.Env {
 func envDestination(s *settings) *service.Env {
 	e := &service.Env{Title: "Archive"}
 	destination.Env(e, &s.destination, "", &s.forcePathStyle)
+	destination.S3WritesEnv(e, &s.s3)
 	return e
 }
 
@@ -131,6 +133,7 @@ func (c *cli) openStore(ctx context.Context) (archive.Store, func(), error) {
 	}
 	st, err := destination.Open(ctx, s.destination, destination.Options{
 		ForcePathStyle: s.forcePathStyle,
+		S3:             s.s3,
 		Logger:         c.log,
 	})
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go/logging"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
@@ -33,17 +35,80 @@ func Env(e *service.Env, dest *string, def string, forcePathStyle *bool) {
 		"the standard AWS SDK configuration (environment keys, a profile, IRSA or an instance role), for an `s3://` destination")
 }
 
+// S3Writes are the attributes of the objects written to an s3://
+// destination (they do not apply to file://): storage classes, server-side
+// encryption and Object Lock. The zero value asks for nothing: the
+// bucket's defaults apply. See [s3store.Config] for each field.
+type S3Writes struct {
+	StorageClass         string // ARCHIVER_S3_STORAGE_CLASS
+	ArtifactStorageClass string // ARCHIVER_S3_ARTIFACT_STORAGE_CLASS
+	SSE                  string // ARCHIVER_S3_SSE
+	SSEKMSKeyID          string // ARCHIVER_S3_SSE_KMS_KEY_ID
+	ObjectLockMode       string // ARCHIVER_OBJECT_LOCK_MODE
+	ObjectLockDays       int    // ARCHIVER_OBJECT_LOCK_DAYS
+	ObjectLockLegalHold  bool   // ARCHIVER_OBJECT_LOCK_LEGAL_HOLD
+}
+
+// S3WritesEnv adds the variables of [S3Writes] to e, bound to w.
+func S3WritesEnv(e *service.Env, w *S3Writes) {
+	e.String(&w.StorageClass, "ARCHIVER_S3_STORAGE_CLASS", "",
+		"storage class of manifests, checksum lists and leases (and of artifacts unless set below), e.g. `STANDARD_IA`; not a Glacier class, they are read back").
+		DefaultText("the bucket's (`STANDARD`)")
+	e.String(&w.ArtifactStorageClass, "ARCHIVER_S3_ARTIFACT_STORAGE_CLASS", "",
+		"storage class of artifacts, e.g. `STANDARD_IA`, `GLACIER_IR`, `DEEP_ARCHIVE`").
+		DefaultText("`ARCHIVER_S3_STORAGE_CLASS`")
+	e.Choice(&w.SSE, "ARCHIVER_S3_SSE", "", []string{"aes256", "aws:kms", "aws:kms:dsse"},
+		"server-side encryption to request: `AES256` or `aws:kms`").
+		DefaultText("the bucket's")
+	e.String(&w.SSEKMSKeyID, "ARCHIVER_S3_SSE_KMS_KEY_ID", "", "KMS key id or ARN, with `ARCHIVER_S3_SSE=aws:kms`").
+		DefaultText("the AWS managed key")
+	e.Choice(&w.ObjectLockMode, "ARCHIVER_OBJECT_LOCK_MODE", "", []string{"governance", "compliance"},
+		"Object Lock retention of every archived artifact and record (manifests, checksum lists), never of leases: `GOVERNANCE` or `COMPLIANCE`; the bucket needs Object Lock").
+		DefaultText("none")
+	e.Int(&w.ObjectLockDays, "ARCHIVER_OBJECT_LOCK_DAYS", 0, "retention in days from the write, required with `ARCHIVER_OBJECT_LOCK_MODE`")
+	e.Bool(&w.ObjectLockLegalHold, "ARCHIVER_OBJECT_LOCK_LEGAL_HOLD", false,
+		"a legal hold on every archived artifact and record (until removed by someone with `s3:PutObjectLegalHold`)")
+}
+
+// apply sets the write attributes of cfg.
+func (w S3Writes) apply(cfg *s3store.Config) {
+	cfg.StorageClass = types.StorageClass(w.StorageClass)
+	cfg.ArtifactStorageClass = types.StorageClass(w.ArtifactStorageClass)
+	cfg.SSE = types.ServerSideEncryption(w.SSE)
+	if strings.EqualFold(w.SSE, string(types.ServerSideEncryptionAes256)) {
+		cfg.SSE = types.ServerSideEncryptionAes256
+	}
+	cfg.SSEKMSKeyID = w.SSEKMSKeyID
+	cfg.ObjectLockMode = types.ObjectLockMode(strings.ToUpper(w.ObjectLockMode))
+	cfg.ObjectLockDays = w.ObjectLockDays
+	cfg.ObjectLockLegalHold = w.ObjectLockLegalHold
+}
+
+// Validate checks the combination (a mode needs days, a KMS key needs
+// aws:kms, ...), naming the variables.
+func (w S3Writes) Validate() error {
+	cfg := s3store.Config{Bucket: "validate", AWS: aws.Config{Region: "validate"}}
+	w.apply(&cfg)
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("ARCHIVER_S3_* / ARCHIVER_OBJECT_LOCK_*: %w", err)
+	}
+	return nil
+}
+
 // Options tune how a destination is opened.
 type Options struct {
 	// ForcePathStyle: path-style S3 addressing (ARCHIVER_S3_FORCE_PATH_STYLE).
 	ForcePathStyle bool
+	// S3 are the attributes of new objects in an s3:// destination.
+	S3 S3Writes
 	// AWSOptions are passed to config.LoadDefaultConfig.
 	AWSOptions []func(*config.LoadOptions) error
 	Logger     *slog.Logger
 }
 
 // Open returns the store for dest. S3 credentials, region and endpoint come
-// from the standard AWS SDK chain. "file://./relative/dir" is accepted as a
+// from the standard AWS SDK chain; o.S3 sets how objects are written there
+// (a file:// destination refuses those settings). "file://./relative/dir" is accepted as a
 // convenience for the demo.
 func Open(ctx context.Context, dest string, o Options) (archive.Store, error) {
 	switch {
@@ -63,8 +128,14 @@ func Open(ctx context.Context, dest string, o Options) (archive.Store, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s3store.New(ctx, s3store.Config{Bucket: bucket, Prefix: prefix, AWS: awsCfg, ForcePathStyle: o.ForcePathStyle, Logger: o.Logger})
+		cfg := s3store.Config{Bucket: bucket, Prefix: prefix, AWS: awsCfg, ForcePathStyle: o.ForcePathStyle, Logger: o.Logger}
+		o.S3.apply(&cfg)
+		return s3store.New(ctx, cfg)
 	case strings.HasPrefix(dest, "file://"):
+		if o.S3 != (S3Writes{}) {
+			// Retention asked for and silently not given would be worse.
+			return nil, fmt.Errorf("destination %q: storage class, encryption and Object Lock settings apply to s3:// only", dest)
+		}
 		dir, err := fileDir(dest)
 		if err != nil {
 			return nil, err

@@ -40,15 +40,34 @@ type Config struct {
 	// ARCHIVER_S3_FORCE_PATH_STYLE, see [ForcePathStyleFromEnv].
 	ForcePathStyle bool
 
-	// StorageClass of new objects. Default: the bucket's (STANDARD). MinIO
+	// StorageClass of new records (manifests, SHA256SUMS, catalogue) and
+	// transient objects (leases), and of artifacts when ArtifactStorageClass
+	// is empty. Default "": the bucket's default (STANDARD on AWS). It must
+	// be readable at once: GLACIER and DEEP_ARCHIVE are refused. MinIO
 	// accepts only STANDARD and REDUCED_REDUNDANCY.
 	StorageClass types.StorageClass
+	// ArtifactStorageClass of new artifacts (archive.KindArtifact), for
+	// example STANDARD_IA or GLACIER_IR. Default: StorageClass.
+	ArtifactStorageClass types.StorageClass
 	// SSE is the server-side encryption of new objects: "" (default: none
 	// requested, the bucket default applies), "AES256" or "aws:kms".
 	SSE types.ServerSideEncryption
 	// SSEKMSKeyID is the KMS key for SSE "aws:kms". Default: the account's
 	// AWS managed key.
 	SSEKMSKeyID string
+
+	// ObjectLockMode puts every new record and artifact under Object Lock
+	// retention: GOVERNANCE or COMPLIANCE, for ObjectLockDays from the
+	// write. Transient objects (transfer leases) never get retention.
+	// Default "": none requested (a bucket default retention still
+	// applies). The bucket must have Object Lock enabled.
+	ObjectLockMode types.ObjectLockMode
+	// ObjectLockDays is the retention period with ObjectLockMode: required
+	// (1 to 36500) with a mode, and must be 0 without one.
+	ObjectLockDays int
+	// ObjectLockLegalHold puts a legal hold on every new record and
+	// artifact (never on transient objects). Default false.
+	ObjectLockLegalHold bool
 
 	// Logger receives the few events worth logging (stale uploads aborted).
 	// Default: discard.
@@ -73,6 +92,43 @@ func (c Config) Validate() error {
 	}
 	if c.SSEKMSKeyID != "" && c.SSE != types.ServerSideEncryptionAwsKms && c.SSE != types.ServerSideEncryptionAwsKmsDsse {
 		return fmt.Errorf("s3store: SSEKMSKeyID needs SSE aws:kms")
+	}
+	if err := validateStorageClass(c.StorageClass); err != nil {
+		return fmt.Errorf("s3store: StorageClass %q: %w", c.StorageClass, err)
+	}
+	switch c.StorageClass {
+	case types.StorageClassGlacier, types.StorageClassDeepArchive:
+		return fmt.Errorf("s3store: StorageClass %q: manifests and leases must be readable at once; use it for ArtifactStorageClass only", c.StorageClass)
+	}
+	if err := validateStorageClass(c.ArtifactStorageClass); err != nil {
+		return fmt.Errorf("s3store: ArtifactStorageClass %q: %w", c.ArtifactStorageClass, err)
+	}
+	switch c.ObjectLockMode {
+	case "":
+		if c.ObjectLockDays != 0 {
+			return fmt.Errorf("s3store: ObjectLockDays %d needs ObjectLockMode GOVERNANCE or COMPLIANCE", c.ObjectLockDays)
+		}
+	case types.ObjectLockModeGovernance, types.ObjectLockModeCompliance:
+		if c.ObjectLockDays < 1 || c.ObjectLockDays > maxObjectLockDays {
+			return fmt.Errorf("s3store: ObjectLockDays %d with ObjectLockMode %s: want 1 to %d", c.ObjectLockDays, c.ObjectLockMode, maxObjectLockDays)
+		}
+	default:
+		return fmt.Errorf("s3store: ObjectLockMode %q: want \"\", GOVERNANCE or COMPLIANCE", c.ObjectLockMode)
+	}
+	return nil
+}
+
+// maxObjectLockDays bounds ObjectLockDays at 100 years, to catch typos: a
+// COMPLIANCE retention cannot be shortened.
+const maxObjectLockDays = 36500
+
+// validateStorageClass accepts "" and upper-case names (S3's, or a
+// vendor's own such as Ceph's placement classes).
+func validateStorageClass(c types.StorageClass) error {
+	for _, r := range c {
+		if (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '_' {
+			return fmt.Errorf("want an S3 storage class such as STANDARD, STANDARD_IA or GLACIER_IR")
+		}
 	}
 	return nil
 }

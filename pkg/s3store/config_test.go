@@ -49,6 +49,24 @@ func TestConfigValidate(t *testing.T) {
 		{"bad sse", func(c *s3store.Config) { c.SSE = "rot13" }, false},
 		{"kms key without kms", func(c *s3store.Config) { c.SSEKMSKeyID = "k" }, false},
 		{"kms key", func(c *s3store.Config) { c.SSE, c.SSEKMSKeyID = "aws:kms", "k" }, true},
+		{"storage classes", func(c *s3store.Config) { c.StorageClass, c.ArtifactStorageClass = "STANDARD_IA", "DEEP_ARCHIVE" }, true},
+		{"vendor storage class", func(c *s3store.Config) { c.ArtifactStorageClass = "COLD_HDD_2" }, true},
+		{"lower-case storage class", func(c *s3store.Config) { c.StorageClass = "standard" }, false},
+		{"bad artifact storage class", func(c *s3store.Config) { c.ArtifactStorageClass = "GLACIER IR" }, false},
+		{"records in glacier", func(c *s3store.Config) { c.StorageClass = "GLACIER" }, false},
+		{"records in deep archive", func(c *s3store.Config) { c.StorageClass = "DEEP_ARCHIVE" }, false},
+		{"governance", func(c *s3store.Config) { c.ObjectLockMode, c.ObjectLockDays = "GOVERNANCE", 30 }, true},
+		{"compliance", func(c *s3store.Config) { c.ObjectLockMode, c.ObjectLockDays = "COMPLIANCE", 2555 }, true},
+		{"mode without days", func(c *s3store.Config) { c.ObjectLockMode = "GOVERNANCE" }, false},
+		{"mode with negative days", func(c *s3store.Config) { c.ObjectLockMode, c.ObjectLockDays = "COMPLIANCE", -1 }, false},
+		{"days over 100 years", func(c *s3store.Config) { c.ObjectLockMode, c.ObjectLockDays = "COMPLIANCE", 36501 }, false},
+		{"days without mode", func(c *s3store.Config) { c.ObjectLockDays = 30 }, false},
+		{"lower-case mode", func(c *s3store.Config) { c.ObjectLockMode, c.ObjectLockDays = "governance", 1 }, false},
+		{"unknown mode", func(c *s3store.Config) { c.ObjectLockMode, c.ObjectLockDays = "FOREVER", 1 }, false},
+		{"legal hold alone", func(c *s3store.Config) { c.ObjectLockLegalHold = true }, true},
+		{"legal hold and retention", func(c *s3store.Config) {
+			c.ObjectLockMode, c.ObjectLockDays, c.ObjectLockLegalHold = "GOVERNANCE", 1, true
+		}, true},
 	} {
 		c := valid
 		tc.edit(&c)

@@ -1,12 +1,14 @@
 package s3store
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"log/slog"
 	"net/http"
@@ -35,13 +37,17 @@ var _ archive.Store = (*Store)(nil)
 // to and returned by its methods are relative to the prefix. It is safe for
 // concurrent use.
 type Store struct {
-	client       *s3.Client
-	bucket       string
-	prefix       string // without slashes around it; "" for the bucket root
-	storageClass types.StorageClass
-	sse          types.ServerSideEncryption
-	sseKMSKeyID  string
-	log          *slog.Logger
+	client               *s3.Client
+	bucket               string
+	prefix               string // without slashes around it; "" for the bucket root
+	storageClass         types.StorageClass
+	artifactStorageClass types.StorageClass
+	sse                  types.ServerSideEncryption
+	sseKMSKeyID          string
+	lockMode             types.ObjectLockMode
+	lockDays             int
+	legalHold            bool
+	log                  *slog.Logger
 
 	// noLocalChecksum skips the local SHA-256 check of Put, so that tests
 	// can see the server's verdict.
@@ -61,13 +67,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		})
 	}
 	s := &Store{
-		client:       client,
-		bucket:       cfg.Bucket,
-		prefix:       strings.Trim(cfg.Prefix, "/"),
-		storageClass: cfg.StorageClass,
-		sse:          cfg.SSE,
-		sseKMSKeyID:  cfg.SSEKMSKeyID,
-		log:          cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		client:               client,
+		bucket:               cfg.Bucket,
+		prefix:               strings.Trim(cfg.Prefix, "/"),
+		storageClass:         cfg.StorageClass,
+		artifactStorageClass: cmp.Or(cfg.ArtifactStorageClass, cfg.StorageClass),
+		sse:                  cfg.SSE,
+		sseKMSKeyID:          cfg.SSEKMSKeyID,
+		lockMode:             cfg.ObjectLockMode,
+		lockDays:             cfg.ObjectLockDays,
+		legalHold:            cfg.ObjectLockLegalHold,
+		log:                  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 	}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.bucket}); err != nil {
 		return nil, fmt.Errorf("s3store: head bucket %s: %w", s.bucket, err)
@@ -94,30 +104,51 @@ func (s *Store) Location(key string) string {
 	return "s3://" + s.bucket + "/" + s.ObjectKey(key)
 }
 
-// streaming adjusts the client for a request whose body is the caller's
-// stream, which can be read only once:
-//   - no SDK retries (a stream cannot be rewound; callers retry per part);
-//   - no request checksum the SDK would have to compute by reading the body
-//     ahead (a precomputed x-amz-checksum-* header is still sent);
+// bodyOptions adjusts the client for a request with a body (PutObject,
+// UploadPart):
+//   - no request checksum computed by the SDK: every such request carries
+//     our own precomputed x-amz-checksum-* header, which the SDK sends as
+//     is, and never an aws-chunked trailer (AWS refuses trailers on
+//     UploadPart into a bucket with default retention);
 //   - an unsigned payload, so SigV4 over plain HTTP does not hash (and
-//     therefore read twice) the body. HTTPS protects the payload anyway.
-func streaming(o *s3.Options) {
-	o.RetryMaxAttempts = 1
-	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+//     therefore read twice) the body. HTTPS protects the payload anyway,
+//     and the checksum header makes the server verify it;
+//   - SDK retries only when retry is set: the body can be rewound (it is
+//     seekable) and sending it twice is harmless. A stream cannot be
+//     rewound, and a conditional write retried after a lost answer would
+//     lose against itself; callers retry those.
+func bodyOptions(retry bool) func(*s3.Options) {
+	return func(o *s3.Options) {
+		if !retry {
+			o.RetryMaxAttempts = 1
+		}
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
+	}
 }
 
-// Put streams exactly size bytes of r into one PutObject: nothing is
-// buffered or spooled, so it needs only size <= 5 GiB (AWS's limit on a
-// single PUT). With opts.SHA256 the digest is checked twice: locally before
-// the last byte is sent, and by the server (x-amz-checksum-sha256); a
-// mismatch returns a *[ChecksumError]. With opts.IfAbsent an existing key
-// returns [archive.ErrExists]; with opts.IfMatch an object that changed or
-// is missing returns [archive.ErrConflict]; if the outcome of such a write is unknown (the
+// Put writes exactly size bytes of r at key, always with a checksum header
+// the server verifies (S3 requires one on every write into a bucket with
+// Object Lock retention):
+//   - With opts.SHA256 it streams r into one PutObject with
+//     x-amz-checksum-sha256: nothing is buffered or spooled, so it needs
+//     only size <= 5 GiB (AWS's limit on a single PUT). The digest is
+//     checked twice: locally before the last byte is sent, and by the
+//     server; a mismatch returns a *[ChecksumError].
+//   - Without it, a body of up to [MaxBufferedPut] bytes is read into
+//     memory, and sent with its CRC32C (x-amz-checksum-crc32c); a bigger
+//     one becomes a multipart upload of MaxBufferedPut parts with a
+//     full-object CRC32C (see [Store.CreateUpload]), so memory stays
+//     bounded.
+//
+// With opts.IfAbsent an existing key returns [archive.ErrExists]; with
+// opts.IfMatch an object that changed or is missing returns
+// [archive.ErrConflict]; if the outcome of such a write is unknown (the
 // connection broke, which is how some servers answer a losing conditional
 // write), Put asks HeadObject and returns ErrExists if the key exists.
 // A reader that yields fewer or more than size bytes or fails, a cancelled
-// ctx, or any other error leaves nothing at the key.
+// ctx, or any other error leaves nothing at the key. opts.Kind picks the
+// storage class and Object Lock retention (see [Config]).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error) {
 	if err := validateKey(key); err != nil {
 		return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: %w", key, err)
@@ -129,42 +160,61 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	if n := len(opts.SHA256); n != 0 && n != sha256.Size {
 		return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: SHA256 has %d bytes, want %d", full, n, sha256.Size)
 	}
-	check := archive.ExactOptions{Probe: true, Key: full}
-	if len(opts.SHA256) > 0 && !s.noLocalChecksum {
-		check.Hash, check.Want = sha256.New(), opts.SHA256
-	}
-	body := archive.NewExactReader(ctx, r, size, check)
-	in := &s3.PutObjectInput{
-		Bucket:        &s.bucket,
-		Key:           &full,
-		Body:          body,
-		ContentLength: &size,
-		ContentType:   aws.String(cmp.Or(opts.ContentType, DefaultContentType)),
-		Metadata:      opts.Metadata,
-		StorageClass:  s.storageClass,
-	}
-	s.setSSE(&in.ServerSideEncryption, &in.SSEKMSKeyId)
-	if len(opts.SHA256) > 0 {
-		in.ChecksumSHA256 = aws.String(base64.StdEncoding.EncodeToString(opts.SHA256))
-	}
 	if opts.IfAbsent && opts.IfMatch != "" {
 		return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: IfAbsent and IfMatch are exclusive", full)
 	}
+	if len(opts.SHA256) == 0 && size > MaxBufferedPut {
+		return s.putParts(ctx, key, r, size, opts)
+	}
+	in := &s3.PutObjectInput{
+		Bucket:        &s.bucket,
+		Key:           &full,
+		ContentLength: &size,
+		ContentType:   aws.String(cmp.Or(opts.ContentType, DefaultContentType)),
+		Metadata:      opts.Metadata,
+	}
+	s.setHeaders(opts.Kind, newObjectHeaders{
+		class: &in.StorageClass, sse: &in.ServerSideEncryption, kmsKey: &in.SSEKMSKeyId,
+		lockMode: &in.ObjectLockMode, retainUntil: &in.ObjectLockRetainUntilDate, legalHold: &in.ObjectLockLegalHoldStatus,
+	})
 	if opts.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
 	if opts.IfMatch != "" {
 		in.IfMatch = aws.String(`"` + opts.IfMatch + `"`)
 	}
-	if size == 0 {
-		// The HTTP client never reads an empty body: check it here.
-		if err := body.Finish(false); err != nil {
+
+	var body *archive.ExactReader // the caller's stream, with opts.SHA256
+	optFn := bodyOptions(false)
+	if len(opts.SHA256) > 0 {
+		check := archive.ExactOptions{Probe: true, Key: full}
+		if !s.noLocalChecksum {
+			check.Hash, check.Want = sha256.New(), opts.SHA256
+		}
+		body = archive.NewExactReader(ctx, r, size, check)
+		in.Body = body
+		in.ChecksumSHA256 = aws.String(base64.StdEncoding.EncodeToString(opts.SHA256))
+		if size == 0 {
+			// The HTTP client never reads an empty body: check it here.
+			if err := body.Finish(false); err != nil {
+				return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: %w", full, err)
+			}
+		}
+	} else {
+		buf, err := readFull(ctx, r, size, nil, archive.ExactOptions{Probe: true, Key: full})
+		if err != nil {
 			return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: %w", full, err)
 		}
+		in.Body = bytes.NewReader(buf)
+		in.ChecksumCRC32C = aws.String(crc32cBase64(crc32.Checksum(buf, castagnoli)))
+		// A body in memory can be sent again; a conditional write cannot.
+		optFn = bodyOptions(!opts.IfAbsent && opts.IfMatch == "")
+	}
+	if size == 0 {
 		in.Body = http.NoBody
 	}
 
-	out, err := s.client.PutObject(ctx, in, streaming)
+	out, err := s.client.PutObject(ctx, in, optFn)
 	if err != nil {
 		return archive.ObjectInfo{}, s.putError(ctx, full, opts, body, err)
 	}
@@ -178,9 +228,33 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 	}, nil
 }
 
+// putParts is Put of a body too big for memory and without a SHA-256: a
+// multipart upload of MaxBufferedPut parts (bigger when 10,000 of those
+// would not hold it), each copied into one reused buffer and checksummed,
+// completed with the full-object CRC32C. The upload is aborted on any
+// error; the last part also checks that r ends.
+func (s *Store) putParts(ctx context.Context, key string, r io.Reader, size int64, opts archive.PutOptions) (archive.ObjectInfo, error) {
+	full := s.ObjectKey(key)
+	partSize := max(MaxBufferedPut, (size+maxParts-1)/maxParts)
+	up, err := s.createUpload(ctx, key, full, opts)
+	if err != nil {
+		return archive.ObjectInfo{}, err
+	}
+	defer func() { _ = up.Abort(ctx) }() // does nothing after a successful Complete
+	src := archive.NewExactReader(ctx, r, size, archive.ExactOptions{Probe: true, Key: full})
+	for n, off := 1, int64(0); off < size; n++ {
+		part := min(partSize, size-off)
+		if err := up.WritePart(ctx, n, src, part); err != nil {
+			return archive.ObjectInfo{}, err
+		}
+		off += part
+	}
+	return up.Complete(ctx)
+}
+
 // putError classifies a failed PutObject.
 func (s *Store) putError(ctx context.Context, full string, opts archive.PutOptions, body *archive.ExactReader, err error) error {
-	if body.Err() != nil { // our reader stopped the request
+	if body != nil && body.Err() != nil { // our reader stopped the request
 		return fmt.Errorf("s3store: put object %s: %w", full, body.Err())
 	}
 	status := httpStatus(err)
@@ -299,10 +373,39 @@ func (s *Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	return out.Body, nil
 }
 
-func (s *Store) setSSE(sse *types.ServerSideEncryption, kmsKey **string) {
-	*sse = s.sse
+// newObjectHeaders points at the fields of a PutObjectInput or
+// CreateMultipartUploadInput that [Store.setHeaders] fills.
+type newObjectHeaders struct {
+	class       *types.StorageClass
+	sse         *types.ServerSideEncryption
+	kmsKey      **string
+	lockMode    *types.ObjectLockMode
+	retainUntil **time.Time
+	legalHold   *types.ObjectLockLegalHoldStatus
+}
+
+// setHeaders sets the storage class, encryption and Object Lock of a new
+// object of kind: artifacts get ArtifactStorageClass, the rest
+// StorageClass; records and artifacts get the retention and legal hold,
+// transient objects never.
+func (s *Store) setHeaders(kind archive.ObjectKind, h newObjectHeaders) {
+	*h.class = s.storageClass
+	if kind == archive.KindArtifact {
+		*h.class = s.artifactStorageClass
+	}
+	*h.sse = s.sse
 	if s.sseKMSKeyID != "" {
-		*kmsKey = &s.sseKMSKeyID
+		*h.kmsKey = &s.sseKMSKeyID
+	}
+	if kind == archive.KindTransient {
+		return
+	}
+	if s.lockMode != "" {
+		*h.lockMode = s.lockMode
+		*h.retainUntil = aws.Time(time.Now().AddDate(0, 0, s.lockDays).UTC().Truncate(time.Second))
+	}
+	if s.legalHold {
+		*h.legalHold = types.ObjectLockLegalHoldStatusOn
 	}
 }
 

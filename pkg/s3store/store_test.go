@@ -196,9 +196,12 @@ func TestPrefixAndLocation(t *testing.T) {
 }
 
 // TestStreamingMemory uploads 256 MiB from a generator through Put and
-// through 5 parts, and checks that the process allocated a small fraction
-// of that: the store streams, it does not buffer. Allocation is counted, not
-// timed, so the check is deterministic.
+// through 5 parts, and checks what the process allocated: a small fraction
+// of that for a Put with a SHA-256 and for parts from a seekable buffer
+// (streamed, checksummed in place), one part more for parts from a stream
+// (copied into one reused buffer to checksum them), and one
+// MaxBufferedPut part more for a Put without a SHA-256 (parts inside).
+// Allocation is counted, not timed, so the check is deterministic.
 func TestStreamingMemory(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -219,27 +222,51 @@ func TestStreamingMemory(t *testing.T) {
 					archive.PutOptions{SHA256: sum, IfAbsent: true})
 				return err
 			})
-			// Five parts from one stream, each over MinIO's 16 MiB TLS chunk limit.
-			parts := []int64{52 * MiB, 52 * MiB, 52 * MiB, 52 * MiB, 48 * MiB}
-			measure(t, "5 parts", size, limit, func() error {
-				up, err := st.CreateUpload(t.Context(), "parts", archive.PutOptions{SHA256: sum, IfAbsent: true})
-				if err != nil {
-					return err
-				}
-				defer up.Abort(t.Context())
-				r := storetest.NewPattern(1, size)
-				for i, n := range parts {
-					if err := up.WritePart(t.Context(), i+1, r, n); err != nil {
-						return err
-					}
-				}
-				_, err = up.Complete(t.Context())
+			const crcSize = 4 * s3store.MaxBufferedPut
+			measure(t, "Put without SHA-256", crcSize, limit+s3store.MaxBufferedPut, func() error {
+				_, err := st.Put(t.Context(), "put-crc", storetest.NewPattern(2, crcSize), crcSize, archive.PutOptions{IfAbsent: true})
 				return err
 			})
-			for _, key := range []string{"put", "parts"} {
+			// Five parts from one stream, each over MinIO's 16 MiB TLS chunk limit.
+			parts := []int64{52 * MiB, 52 * MiB, 52 * MiB, 52 * MiB, 48 * MiB}
+			writeParts := func(key string, part func(r io.Reader, n int64) (io.Reader, error)) func() error {
+				return func() error {
+					up, err := st.CreateUpload(t.Context(), key, archive.PutOptions{SHA256: sum, IfAbsent: true})
+					if err != nil {
+						return err
+					}
+					defer up.Abort(t.Context())
+					r := storetest.NewPattern(1, size)
+					for i, n := range parts {
+						body, err := part(r, n)
+						if err != nil {
+							return err
+						}
+						if err := up.WritePart(t.Context(), i+1, body, n); err != nil {
+							return err
+						}
+					}
+					_, err = up.Complete(t.Context())
+					return err
+				}
+			}
+			measure(t, "5 parts from a stream", size, limit+52*MiB, writeParts("parts", func(r io.Reader, _ int64) (io.Reader, error) {
+				return r, nil
+			}))
+			// As the archive pipeline passes them: a *bytes.Reader over a
+			// buffer it owns and refills.
+			buf := make([]byte, 52*MiB)
+			measure(t, "5 parts from a buffer", size, limit, writeParts("parts-buf", func(r io.Reader, n int64) (io.Reader, error) {
+				_, err := io.ReadFull(r, buf[:n])
+				return bytes.NewReader(buf[:n]), err
+			}))
+			for _, key := range []string{"put", "parts", "parts-buf"} {
 				if got := readSHA256(t, st, key); !bytes.Equal(got, sum) {
 					t.Errorf("%s: stored sha256 %x, want %x", key, got, sum)
 				}
+			}
+			if got, want := readSHA256(t, st, "put-crc"), storetest.PatternSHA256(2, crcSize); !bytes.Equal(got, want) {
+				t.Errorf("put-crc: stored sha256 %x, want %x", got, want)
 			}
 		})
 	}

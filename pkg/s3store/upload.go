@@ -26,9 +26,14 @@ const maxParts = 10000
 
 var _ archive.Upload = (*Upload)(nil)
 
-// CreateUpload starts a multipart upload at key. It never aborts other
-// uploads at the key, which may belong to a live worker; orphans are
-// removed after a Complete at the key succeeds.
+// CreateUpload starts a multipart upload at key, with a full-object
+// CRC32C (ChecksumAlgorithm CRC32C, ChecksumType FULL_OBJECT): every part
+// carries its own precomputed CRC32C header, and Complete gives the CRC32C
+// of the whole object, which the server checks and keeps (HeadObject with
+// ChecksumMode ENABLED returns it). opts.Kind picks the storage class and
+// Object Lock retention (see [Config]). It never aborts other uploads at
+// the key, which may belong to a live worker; orphans are removed after a
+// Complete at the key succeeds.
 func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOptions) (archive.Upload, error) {
 	if err := validateKey(key); err != nil {
 		return nil, fmt.Errorf("s3store: create multipart upload %s: %w", key, err)
@@ -37,14 +42,25 @@ func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOp
 	if n := len(opts.SHA256); n != 0 && n != sha256.Size {
 		return nil, fmt.Errorf("s3store: create multipart upload %s: SHA256 has %d bytes, want %d", full, n, sha256.Size)
 	}
-	in := &s3.CreateMultipartUploadInput{
-		Bucket:       &s.bucket,
-		Key:          &full,
-		ContentType:  aws.String(cmp.Or(opts.ContentType, DefaultContentType)),
-		Metadata:     opts.Metadata,
-		StorageClass: s.storageClass,
+	if opts.IfAbsent && opts.IfMatch != "" {
+		return nil, fmt.Errorf("s3store: create multipart upload %s: IfAbsent and IfMatch are exclusive", full)
 	}
-	s.setSSE(&in.ServerSideEncryption, &in.SSEKMSKeyId)
+	return s.createUpload(ctx, key, full, opts)
+}
+
+func (s *Store) createUpload(ctx context.Context, key, full string, opts archive.PutOptions) (*Upload, error) {
+	in := &s3.CreateMultipartUploadInput{
+		Bucket:            &s.bucket,
+		Key:               &full,
+		ContentType:       aws.String(cmp.Or(opts.ContentType, DefaultContentType)),
+		Metadata:          opts.Metadata,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+		ChecksumType:      types.ChecksumTypeFullObject,
+	}
+	s.setHeaders(opts.Kind, newObjectHeaders{
+		class: &in.StorageClass, sse: &in.ServerSideEncryption, kmsKey: &in.SSEKMSKeyId,
+		lockMode: &in.ObjectLockMode, retainUntil: &in.ObjectLockRetainUntilDate, legalHold: &in.ObjectLockLegalHoldStatus,
+	})
 	out, err := s.client.CreateMultipartUpload(ctx, in)
 	if err != nil {
 		return nil, fmt.Errorf("s3store: create multipart upload %s: %w", full, err)
@@ -56,6 +72,7 @@ func (s *Store) CreateUpload(ctx context.Context, key string, opts archive.PutOp
 		id:          aws.ToString(out.UploadId),
 		contentType: aws.ToString(in.ContentType),
 		opts:        opts,
+		crcs:        []uint32{0},
 	}
 	if len(opts.SHA256) > 0 {
 		u.hash = sha256.New()
@@ -121,24 +138,38 @@ type Upload struct {
 	mu    sync.Mutex
 	parts []types.CompletedPart // parts[i] is part i+1
 	sizes []int64
+	// crcs[i] is the CRC32C of parts 1..i (crcs[0] = 0): the full-object
+	// checksum so far, kept per part to rewind when part i+1 is rewritten.
+	crcs []uint32
 	// With opts.SHA256: the running SHA-256 of parts 1..len(parts), and
 	// states[i] its state after part i, to rewind when part i+1 is
 	// rewritten.
 	hash   hash.Hash
 	states [][]byte
-	done   bool // completed or aborted
+	buf    []byte // a copy of the part being written, from a reader that cannot seek
+	done   bool   // completed or aborted
 }
 
 // UploadID returns the S3 upload id.
 func (u *Upload) UploadID() string { return u.id }
 
-// WritePart streams exactly size bytes of r as part n with UploadPart,
-// without buffering. It reads no byte beyond size, so r may be one stream
-// cut into parts. n must be at most one more than the number of parts
-// written; writing part n again (after a failure, or to replace it) drops
-// the parts after it. Every part but the last must be at least 5 MiB (S3's
-// rule, checked at Complete). A failure leaves the upload open: write the
-// part again, or Abort.
+// WritePart writes exactly size bytes of r as part n with UploadPart, with
+// the part's CRC32C as a header (x-amz-checksum-crc32c), so it needs the
+// bytes before sending them:
+//   - If r is an io.ReadSeeker (a *bytes.Reader over the caller's buffer),
+//     WritePart reads the part once to checksum it, seeks back, and sends it
+//     from r: no copy. The SDK may then retry the request by seeking again.
+//     r must not change until WritePart returns; on success it is left just
+//     after the part.
+//   - Otherwise it first copies the part into a buffer of the upload (size
+//     bytes, reused by the next part).
+//
+// It reads no byte beyond size, so r may be one stream cut into parts. n
+// must be at most one more than the number of parts written; writing part
+// n again (after a failure, or to replace it) drops the parts after it.
+// Every part but the last must be at least 5 MiB (S3's rule, checked at
+// Complete). A failure leaves the upload open: write the part again, or
+// Abort.
 func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -152,26 +183,34 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		return fmt.Errorf("s3store: upload part %d of %s: negative size %d", n, u.full, size)
 	}
 	// Forget part n and later ones: they are replaced, or lost on failure.
-	u.parts, u.sizes = u.parts[:n-1], u.sizes[:n-1]
+	u.parts, u.sizes, u.crcs = u.parts[:n-1], u.sizes[:n-1], u.crcs[:n]
 	if u.hash != nil {
 		u.states = u.states[:n]
 		if err := u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1]); err != nil {
 			return fmt.Errorf("s3store: upload part %d of %s: rewind sha256: %w", n, u.full, err)
 		}
 	}
-	body := archive.NewExactReader(ctx, r, size, archive.ExactOptions{Hash: u.hash, Key: u.full})
-	out, err := u.s.client.UploadPart(ctx, &s3.UploadPartInput{
-		Bucket:        &u.s.bucket,
-		Key:           &u.full,
-		UploadId:      &u.id,
-		PartNumber:    aws.Int32(int32(n)),
-		Body:          body,
-		ContentLength: &size,
-	}, streaming)
-	if err != nil {
-		if body.Err() != nil {
-			err = body.Err()
+	crc := crcWriter{full: u.crcs[n-1]}
+	body, err := u.checksumPart(ctx, r, size, &crc)
+	if err == nil {
+		var out *s3.UploadPartOutput
+		out, err = u.s.client.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket:         &u.s.bucket,
+			Key:            &u.full,
+			UploadId:       &u.id,
+			PartNumber:     aws.Int32(int32(n)),
+			Body:           body,
+			ContentLength:  &size,
+			ChecksumCRC32C: aws.String(crc32cBase64(crc.part)),
+		}, bodyOptions(true))
+		if ferr := body.fence(); err == nil && ferr != nil {
+			err = fmt.Errorf("seek past the part: %w", ferr)
 		}
+		if err == nil {
+			u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(n)), ChecksumCRC32C: aws.String(crc32cBase64(crc.part))})
+		}
+	}
+	if err != nil {
 		if u.hash != nil {
 			_ = u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1])
 		}
@@ -182,8 +221,8 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		}
 		return fmt.Errorf("s3store: upload part %d of %s: %w", n, u.full, err)
 	}
-	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(n))})
 	u.sizes = append(u.sizes, size)
+	u.crcs = append(u.crcs, crc.full)
 	if u.hash != nil {
 		st, err := u.hash.(encoding.BinaryMarshaler).MarshalBinary()
 		if err != nil {
@@ -194,11 +233,45 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 	return nil
 }
 
+// checksumPart reads the size bytes of a part once, feeding crc (and the
+// running SHA-256), and returns a body that sends the same bytes: r itself
+// from the part's start when r can seek, else a copy in u.buf.
+func (u *Upload) checksumPart(ctx context.Context, r io.Reader, size int64, crc *crcWriter) (*window, error) {
+	w := io.Writer(crc)
+	if u.hash != nil {
+		w = io.MultiWriter(crc, u.hash)
+	}
+	o := archive.ExactOptions{Key: u.full}
+	if rs, ok := r.(io.ReadSeeker); ok {
+		start, err := rs.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, fmt.Errorf("seek: %w", err)
+		}
+		if _, err := io.Copy(w, archive.NewExactReader(ctx, rs, size, o)); err != nil {
+			return nil, err
+		}
+		if _, err := rs.Seek(start, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("seek back to the part: %w", err)
+		}
+		return &window{rs: rs, start: start, size: size}, nil
+	}
+	buf, err := readFull(ctx, r, size, u.buf, o)
+	if err != nil {
+		return nil, err
+	}
+	u.buf = buf
+	_, _ = w.Write(buf)
+	return &window{rs: bytes.NewReader(buf), size: size}, nil
+}
+
 // Complete checks the SHA-256 of the parts against opts.SHA256 (aborting
 // and returning a *[ChecksumError] on a mismatch), then completes the
-// upload, with If-None-Match: * when opts.IfAbsent. A 412 aborts the upload
-// and returns [archive.ErrExists]; so does an unanswered conditional
-// complete after which HeadObject finds the key. On other errors the upload
+// upload with the parts' CRC32Cs and the full-object CRC32C, which the
+// server verifies. With opts.IfAbsent it sends If-None-Match: *: a 412
+// aborts the upload and returns [archive.ErrExists]; so does an unanswered
+// conditional complete after which HeadObject finds the key. With
+// opts.IfMatch it sends If-Match: an object that changed or is gone aborts
+// the upload and returns [archive.ErrConflict]. On other errors the upload
 // stays open: Complete again or Abort.
 func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
 	u.mu.Lock()
@@ -223,14 +296,19 @@ func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
 		Key:             &u.full,
 		UploadId:        &u.id,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: slices.Clone(u.parts)},
+		ChecksumCRC32C:  aws.String(crc32cBase64(u.crcs[len(u.parts)])),
+		ChecksumType:    types.ChecksumTypeFullObject,
 	}
-	slices.SortFunc(in.MultipartUpload.Parts, func(a, b types.CompletedPart) int {
-		return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber))
-	})
 	if u.opts.IfAbsent {
 		in.IfNoneMatch = aws.String("*")
 	}
+	if u.opts.IfMatch != "" {
+		in.IfMatch = aws.String(`"` + u.opts.IfMatch + `"`)
+	}
 	out, err := u.s.client.CompleteMultipartUpload(ctx, in)
+	if err != nil && u.opts.IfMatch != "" {
+		return archive.ObjectInfo{}, u.conditionalReplaceError(ctx, err)
+	}
 	if err != nil {
 		exists := httpStatus(err) == http.StatusPreconditionFailed
 		if !exists && httpStatus(err) == 0 && u.opts.IfAbsent && ctx.Err() == nil {
@@ -254,7 +332,7 @@ func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
 		}
 		return archive.ObjectInfo{}, fmt.Errorf("s3store: complete multipart upload %s: %w", u.full, err)
 	}
-	u.done = true
+	u.done, u.buf = true, nil
 	// A CreateMultipartUpload whose answer was lost (and retried by the SDK)
 	// or an abort that failed while S3 was down can leave an orphan upload
 	// at this key; now that the object is complete, remove it.
@@ -275,6 +353,28 @@ func (u *Upload) Complete(ctx context.Context) (archive.ObjectInfo, error) {
 	}, nil
 }
 
+// conditionalReplaceError classifies a failed Complete with If-Match: a
+// 412 (changed), or a 404 (the object is gone, or the upload is) with no
+// object at the key, is [archive.ErrConflict] and aborts the upload; a 404
+// with an object there means the upload is gone.
+func (u *Upload) conditionalReplaceError(ctx context.Context, err error) error {
+	status := httpStatus(err)
+	if status == http.StatusNotFound {
+		if _, herr := u.s.head(ctx, u.full); herr == nil {
+			u.done = true
+			return fmt.Errorf("s3store: complete multipart upload %s: %w (%v)", u.full, archive.ErrUploadGone, err)
+		}
+	}
+	if status != http.StatusPreconditionFailed && status != http.StatusNotFound {
+		return fmt.Errorf("s3store: complete multipart upload %s: %w", u.full, err)
+	}
+	err = fmt.Errorf("%w (%v)", archive.ErrConflict, err)
+	if aerr := u.abortLocked(ctx); aerr != nil {
+		err = errors.Join(err, aerr)
+	}
+	return fmt.Errorf("s3store: complete multipart upload %s: %w", u.full, err)
+}
+
 // Abort discards the upload and its parts. It runs even when ctx is
 // cancelled (bounded by 30 s), is idempotent, and does nothing after a
 // successful Complete.
@@ -291,6 +391,6 @@ func (u *Upload) abortLocked(ctx context.Context) error {
 	if err := u.s.abort(ctx, u.full, u.id); err != nil {
 		return err
 	}
-	u.done = true
+	u.done, u.buf = true, nil
 	return nil
 }

@@ -35,6 +35,9 @@ type ServiceConfig struct {
 
 	Destination    string
 	ForcePathStyle bool
+	// S3 are the storage class, encryption and Object Lock of new objects
+	// in an s3:// destination.
+	S3 destination.S3Writes
 
 	Concurrency   int
 	RunSlots      int // 0: Concurrency
@@ -62,6 +65,7 @@ func Env() *service.Env { return new(ServiceConfig).env() }
 func (c *ServiceConfig) env() *service.Env {
 	var e service.Env
 	destination.Env(&e, &c.Destination, "", &c.ForcePathStyle)
+	destination.S3WritesEnv(&e, &c.S3)
 	e.String(&c.GitHubAPIURL, "GITHUB_API_URL", ghclient.DefaultAPIURL, "REST API root; `https://HOST/api/v3` for GitHub Enterprise Server")
 	e.Int64(&c.AppID, "GITHUB_APP_ID", 0, "GitHub App id, with `GITHUB_APP_PRIVATE_KEY`: an installation token per event's installation, cached and refreshed").
 		DefaultText("")
@@ -138,5 +142,5 @@ func (c ServiceConfig) Validate() error {
 	case service.CheckLogFormat(c.LogFormat) != nil:
 		return fmt.Errorf("ARCHIVER_LOG_FORMAT=%q: want json or text", c.LogFormat)
 	}
-	return nil
+	return c.S3.Validate()
 }

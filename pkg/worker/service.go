@@ -85,7 +85,7 @@ func NewService(cfg ServiceConfig, log *slog.Logger) *Service {
 // what it opened.
 func (s *Service) Start(ctx context.Context) (err error) {
 	cfg := s.cfg
-	store, err := destination.Open(ctx, cfg.Destination, destination.Options{ForcePathStyle: cfg.ForcePathStyle, Logger: s.log})
+	store, err := destination.Open(ctx, cfg.Destination, destination.Options{ForcePathStyle: cfg.ForcePathStyle, S3: cfg.S3, Logger: s.log})
 	if err != nil {
 		return fmt.Errorf("worker: destination: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // MinIORegion is the region of every test MinIO.
@@ -41,6 +43,16 @@ func WithTLS() MinIOOption { return func(o *minioOptions) { o.tls = true } }
 // WithMinIOEnv adds "KEY=value" settings to the MinIO process environment.
 func WithMinIOEnv(kv ...string) MinIOOption {
 	return func(o *minioOptions) { o.env = append(o.env, kv...) }
+}
+
+// WithKMSKey gives the server a built-in KMS with one random key named
+// name (MINIO_KMS_SECRET_KEY), so that it serves SSE-S3 (AES256) and
+// SSE-KMS (aws:kms with name as the key id); without one MinIO answers
+// 501 to SSE requests.
+func WithKMSKey(name string) MinIOOption {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	return WithMinIOEnv("MINIO_KMS_SECRET_KEY=" + name + ":" + base64.StdEncoding.EncodeToString(key))
 }
 
 // MinIOServer is a MinIO process serving one data directory on a fixed
@@ -246,15 +258,56 @@ func (s *MinIOServer) Client(optFns ...func(*s3.Options)) *s3.Client {
 
 var bucketSeq atomic.Int64
 
+// BucketOption configures a bucket made by [MinIOServer.NewBucket].
+type BucketOption func(*bucketOptions)
+
+type bucketOptions struct {
+	objectLock bool
+	retention  *types.DefaultRetention
+}
+
+// WithObjectLock creates the bucket with Object Lock enabled (which also
+// turns versioning on): MinIO allows it only at creation.
+func WithObjectLock() BucketOption { return func(o *bucketOptions) { o.objectLock = true } }
+
+// WithDefaultRetention creates the bucket with Object Lock and a default
+// retention of mode for days, so that every new object version is locked
+// without asking.
+func WithDefaultRetention(mode types.ObjectLockRetentionMode, days int32) BucketOption {
+	return func(o *bucketOptions) {
+		o.objectLock = true
+		o.retention = &types.DefaultRetention{Mode: mode, Days: aws.Int32(days)}
+	}
+}
+
 // NewBucket creates a bucket with a plain client and returns its name. An
 // empty name picks a unique one.
-func (s *MinIOServer) NewBucket(t testing.TB, name string) string {
+func (s *MinIOServer) NewBucket(t testing.TB, name string, opts ...BucketOption) string {
 	t.Helper()
+	var o bucketOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if name == "" {
 		name = fmt.Sprintf("test-bucket-%d", bucketSeq.Add(1))
 	}
-	if _, err := s.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
+	if o.objectLock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err := s.Client().CreateBucket(t.Context(), in); err != nil {
 		t.Fatalf("testserver: create bucket %s: %v", name, err)
+	}
+	if o.retention != nil {
+		if _, err := s.Client().PutObjectLockConfiguration(t.Context(), &s3.PutObjectLockConfigurationInput{
+			Bucket: aws.String(name),
+			ObjectLockConfiguration: &types.ObjectLockConfiguration{
+				ObjectLockEnabled: types.ObjectLockEnabledEnabled,
+				Rule:              &types.ObjectLockRule{DefaultRetention: o.retention},
+			},
+		}); err != nil {
+			t.Fatalf("testserver: put object lock configuration of %s: %v", name, err)
+		}
 	}
 	return name
 }
