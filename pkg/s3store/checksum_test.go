@@ -7,12 +7,14 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -294,5 +296,93 @@ func assertContentSHA256(t *testing.T, st archive.Store, key string, want []byte
 	sum := sha256.Sum256(want)
 	if got := readSHA256(t, st, key); !bytes.Equal(got, sum[:]) {
 		t.Errorf("%s: content sha256 %x, want %x", key, got, sum)
+	}
+}
+
+var errReader = errors.New("reader failed")
+
+// failAfter yields n bytes of r, then fails.
+type failAfter struct {
+	r io.Reader
+	n int64
+}
+
+func (f *failAfter) Read(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errReader
+	}
+	if int64(len(p)) > f.n {
+		p = p[:f.n]
+	}
+	n, err := f.r.Read(p)
+	f.n -= int64(n)
+	return n, err
+}
+
+// TestPutBeyondMemory: a Put without a SHA-256 too big to buffer (parts
+// inside) keeps Put's contract: exact length, create-only and conditional
+// replace, nothing left behind on failure.
+func TestPutBeyondMemory(t *testing.T) {
+	srv := testserver.MinIO(t)
+	st := newStore(t, srv, "big")
+	ctx := t.Context()
+	const size = 2*s3store.MaxBufferedPut + MiB
+	data := storetest.PatternBytes(7, size)
+	noUploads := func(key string) {
+		t.Helper()
+		if got := listUploads(t, st, st.ObjectKey(key)); len(got) != 0 {
+			t.Errorf("%s: uploads left %q, want none", key, got)
+		}
+	}
+	absent := func(key string) {
+		t.Helper()
+		if _, err := st.Stat(ctx, key); !errors.Is(err, archive.ErrNotFound) {
+			t.Errorf("Stat(%s) = %v, want ErrNotFound", key, err)
+		}
+		noUploads(key)
+	}
+
+	for _, tc := range []struct {
+		name string
+		r    io.Reader
+		want error
+	}{
+		{"short", bytes.NewReader(data[:size-1]), io.ErrUnexpectedEOF},
+		{"long", bytes.NewReader(append(slices.Clip(data), 'x')), nil},
+		{"failing", &failAfter{r: bytes.NewReader(data), n: s3store.MaxBufferedPut + MiB}, errReader},
+	} {
+		_, err := st.Put(ctx, tc.name, tc.r, size, archive.PutOptions{})
+		if err == nil || tc.want != nil && !errors.Is(err, tc.want) {
+			t.Errorf("Put with a %s reader: %v, want an error wrapping %v", tc.name, err, tc.want)
+		}
+		absent(tc.name)
+	}
+
+	if _, err := st.Put(ctx, "m", bytes.NewReader(data), size, archive.PutOptions{IfMatch: "0123abcd"}); !errors.Is(err, archive.ErrConflict) {
+		t.Errorf("Put(IfMatch) of a missing key: %v, want ErrConflict", err)
+	}
+	absent("m")
+	v1, err := st.Put(ctx, "m", bytes.NewReader(data), size, archive.PutOptions{IfAbsent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, "m", bytes.NewReader(data), size, archive.PutOptions{IfAbsent: true}); !errors.Is(err, archive.ErrExists) {
+		t.Errorf("Put(IfAbsent) over an existing key: %v, want ErrExists", err)
+	}
+	data2 := storetest.PatternBytes(8, size)
+	v2, err := st.Put(ctx, "m", bytes.NewReader(data2), size, archive.PutOptions{IfMatch: v1.ETag})
+	if err != nil {
+		t.Fatalf("Put(IfMatch) with the current ETag: %v", err)
+	}
+	if _, err := st.Put(ctx, "m", bytes.NewReader(data), size, archive.PutOptions{IfMatch: v1.ETag}); !errors.Is(err, archive.ErrConflict) {
+		t.Errorf("Put(IfMatch) with a stale ETag: %v, want ErrConflict", err)
+	}
+	noUploads("m")
+	if info, err := st.Stat(ctx, "m"); err != nil || info.ETag != v2.ETag || info.Size != size {
+		t.Errorf("Stat = %+v, %v; want the second version %s", info, err, v2.ETag)
+	}
+	assertContentSHA256(t, st, "m", data2)
+	if got, _ := headChecksum(t, st, "m"); got != crc32cOf(data2) {
+		t.Errorf("stored CRC32C %s, want %s", got, crc32cOf(data2))
 	}
 }
