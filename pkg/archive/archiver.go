@@ -16,7 +16,7 @@ import (
 // Defaults for [Config].
 const (
 	DefaultConcurrency   = 4
-	DefaultPartSize      = 16 << 20
+	DefaultPartSize      = 8 << 20
 	DefaultEmptyListWait = 2 * time.Minute
 	DefaultMaxInlineWait = 90 * time.Second
 	DefaultAttempts      = 3
@@ -33,9 +33,11 @@ type Config struct {
 	// Concurrency bounds artifact transfers in flight across all runs
 	// (ARCHIVER_CONCURRENCY, default 4).
 	Concurrency int
-	// PartSize is the smallest multipart part (default 16 MiB); artifacts
+	// PartSize is the smallest multipart part (default 8 MiB); artifacts
 	// up to this size are one streaming PUT. Larger artifacts get parts of
-	// max(PartSize, length/10000) so any size up to 5 TiB fits.
+	// max(PartSize, length/10000) so any size up to 5 TiB fits. A transfer
+	// holds two buffers of its part size: one uploading while the next is
+	// read from the download.
 	PartSize int64
 	// EmptyListWait is how long after an event was received an empty
 	// artifact list is retried before the run is recorded as having none
