@@ -299,26 +299,6 @@ func assertContentSHA256(t *testing.T, st archive.Store, key string, want []byte
 	}
 }
 
-var errReader = errors.New("reader failed")
-
-// failAfter yields n bytes of r, then fails.
-type failAfter struct {
-	r io.Reader
-	n int64
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n <= 0 {
-		return 0, errReader
-	}
-	if int64(len(p)) > f.n {
-		p = p[:f.n]
-	}
-	n, err := f.r.Read(p)
-	f.n -= int64(n)
-	return n, err
-}
-
 // TestPutBeyondMemory: a Put without a SHA-256 too big to buffer (parts
 // inside) keeps Put's contract: exact length, create-only and conditional
 // replace, nothing left behind on failure.
@@ -349,7 +329,7 @@ func TestPutBeyondMemory(t *testing.T) {
 	}{
 		{"short", bytes.NewReader(data[:size-1]), io.ErrUnexpectedEOF},
 		{"long", bytes.NewReader(append(slices.Clip(data), 'x')), nil},
-		{"failing", &failAfter{r: bytes.NewReader(data), n: s3store.MaxBufferedPut + MiB}, errReader},
+		{"failing", storetest.NewFailingReader(bytes.NewReader(data), s3store.MaxBufferedPut+MiB), storetest.ErrReaderFailed},
 	} {
 		_, err := st.Put(ctx, tc.name, tc.r, size, archive.PutOptions{})
 		if err == nil || tc.want != nil && !errors.Is(err, tc.want) {

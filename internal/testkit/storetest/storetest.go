@@ -81,9 +81,14 @@ func Run(t *testing.T, newStore func(t *testing.T) archive.Store) {
 	}
 }
 
-var errBoom = errors.New("storetest: reader failed")
+// ErrReaderFailed is the error of a [NewFailingReader] reader.
+var ErrReaderFailed = errors.New("storetest: reader failed")
 
-// failingReader yields n bytes of a pattern, then fails.
+// NewFailingReader yields the first n bytes of r, then fails with
+// [ErrReaderFailed].
+func NewFailingReader(r io.Reader, n int64) io.Reader { return &failingReader{r: r, n: n} }
+
+// failingReader yields n bytes of a reader, then fails.
 type failingReader struct {
 	r io.Reader
 	n int64
@@ -91,7 +96,7 @@ type failingReader struct {
 
 func (f *failingReader) Read(p []byte) (int, error) {
 	if f.n <= 0 {
-		return 0, errBoom
+		return 0, ErrReaderFailed
 	}
 	if int64(len(p)) > f.n {
 		p = p[:f.n]
@@ -322,7 +327,7 @@ func testPutEndlessReader(t *testing.T, st archive.Store) {
 func testPutFailingReader(t *testing.T, st archive.Store) {
 	r := &failingReader{r: NewPattern(7, -1), n: 3 * MiB}
 	_, err := st.Put(t.Context(), "failing", r, 8*MiB, archive.PutOptions{})
-	if !errors.Is(err, errBoom) {
+	if !errors.Is(err, ErrReaderFailed) {
 		t.Fatalf("Put with a failing reader: error = %v, want it to wrap the reader's error", err)
 	}
 	assertEmpty(t, st, "failing")
@@ -512,23 +517,31 @@ func testMultipart(t *testing.T, st archive.Store) {
 }
 
 func testMultipartOneStream(t *testing.T, st archive.Store) {
-	// One reader cut into parts: WritePart must read exactly size bytes.
+	// One reader cut into parts: WritePart must read exactly size bytes,
+	// from a seekable reader (which a store may read twice) as from a
+	// plain stream.
 	data := PatternBytes(31, 2*PartSize+1000)
-	r := bytes.NewReader(append(slices.Clip(data), "TRAILER"...))
-	up := mustCreate(t, st, "stream", archive.PutOptions{})
-	sizes := []int64{PartSize, PartSize, 1000}
-	for i, size := range sizes {
-		if err := up.WritePart(t.Context(), i+1, r, size); err != nil {
-			t.Fatalf("WritePart(%d): %v", i+1, err)
+	for _, seekable := range []bool{true, false} {
+		var r io.Reader = bytes.NewReader(append(slices.Clip(data), "TRAILER"...))
+		key := "stream-seekable"
+		if !seekable {
+			r, key = struct{ io.Reader }{r}, "stream" // hides Seek
 		}
+		up := mustCreate(t, st, key, archive.PutOptions{})
+		sizes := []int64{PartSize, PartSize, 1000}
+		for i, size := range sizes {
+			if err := up.WritePart(t.Context(), i+1, r, size); err != nil {
+				t.Fatalf("%s: WritePart(%d): %v", key, i+1, err)
+			}
+		}
+		if rest, _ := io.ReadAll(r); string(rest) != "TRAILER" {
+			t.Errorf("%s: after the parts the reader holds %q, want TRAILER: WritePart read past its size", key, rest)
+		}
+		if _, err := up.Complete(t.Context()); err != nil {
+			t.Fatalf("%s: Complete: %v", key, err)
+		}
+		assertContent(t, st, key, data)
 	}
-	if rest, _ := io.ReadAll(r); string(rest) != "TRAILER" {
-		t.Errorf("after the parts the reader holds %q, want TRAILER: WritePart read past its size", rest)
-	}
-	if _, err := up.Complete(t.Context()); err != nil {
-		t.Fatalf("Complete: %v", err)
-	}
-	assertContent(t, st, "stream", data)
 }
 
 func testMultipartRewrite(t *testing.T, st archive.Store) {
@@ -541,11 +554,11 @@ func testMultipartRewrite(t *testing.T, st archive.Store) {
 	}
 	// Part 2 fails half-way; so does a second attempt with other bytes.
 	bad := &failingReader{r: bytes.NewReader(data[PartSize : 2*PartSize]), n: 3 * MiB}
-	if err := up.WritePart(ctx, 2, bad, PartSize); !errors.Is(err, errBoom) {
+	if err := up.WritePart(ctx, 2, bad, PartSize); !errors.Is(err, ErrReaderFailed) {
 		t.Fatalf("WritePart(2) with a failing reader: error = %v, want the reader's error", err)
 	}
 	bad = &failingReader{r: NewPattern(99, -1), n: MiB}
-	if err := up.WritePart(ctx, 2, bad, PartSize); !errors.Is(err, errBoom) {
+	if err := up.WritePart(ctx, 2, bad, PartSize); !errors.Is(err, ErrReaderFailed) {
 		t.Fatalf("WritePart(2) with a failing reader: error = %v, want the reader's error", err)
 	}
 	if err := up.WritePart(ctx, 2, bytes.NewReader(data[PartSize:2*PartSize]), PartSize); err != nil {
