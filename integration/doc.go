@@ -1,9 +1,10 @@
 // Package integration proves that artifact-archiver loses nothing: it runs
 // the real binaries (cmd/webhook, cmd/worker, cmd/ghsim) against a real NATS
-// JetStream, a real MinIO and the GitHub simulator, injects faults (killed
-// workers, restarted or clustered NATS, a stopped MinIO, a misbehaving
-// GitHub, duplicate and refused deliveries, a burst), and checks the archive
-// and the simulator afterwards.
+// JetStream, a real MinIO (or versitygw, a second S3 implementation) and
+// the GitHub simulator, injects faults (killed workers, restarted or
+// clustered NATS, a stopped MinIO, a misbehaving GitHub, duplicate and
+// refused deliveries, a burst), and checks the archive and the simulator
+// afterwards.
 //
 // The tests build only with the "integration" tag, so that "go test ./..."
 // compiles them out; "make integration" runs them:

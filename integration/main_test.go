@@ -142,10 +142,16 @@ func selectModes(dir string) ([]*mode, error) {
 // mode, each on a stack of its own started with cfg.
 func eachMode(t *testing.T, cfg StackConfig, test func(t *testing.T, h *harness)) {
 	t.Helper()
+	if b := cfg.s3Backend(); b != S3MinIO {
+		t.Logf("S3 backend %s: process mode only, no docker subtest (docker mode runs the images of deploy/compose.yaml, whose S3 is MinIO)", b)
+	}
 	ran := false
 	for _, m := range suite.modes {
 		if cfg.NATSNodes > 1 && m.name != "docker" {
 			// A NATS cluster with network partitions needs containers.
+			continue
+		}
+		if cfg.s3Backend() != S3MinIO && m.name != "process" {
 			continue
 		}
 		ran = true
@@ -160,8 +166,11 @@ func eachMode(t *testing.T, cfg StackConfig, test func(t *testing.T, h *harness)
 			test(t, h)
 		})
 	}
-	if !ran {
+	switch {
+	case !ran && cfg.NATSNodes > 1:
 		t.Logf("docker-only test: docker mode is not selected (%s)", EnvMode)
+	case !ran:
+		t.Logf("process-only test (S3 backend %s): process mode is not selected (%s)", cfg.s3Backend(), EnvMode)
 	}
 }
 

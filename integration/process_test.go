@@ -23,14 +23,16 @@ import (
 )
 
 // processStack runs every component as a local process on loopback ports:
-// the pinned nats-server and MinIO binaries (internal/testkit/testserver), the simulator
-// in the test process, and our webhook and worker binaries.
+// the pinned nats-server and S3 server (MinIO, or versitygw with
+// StackConfig.S3Backend) binaries (internal/testkit/testserver), the
+// simulator in the test process, and our webhook and worker binaries.
 type processStack struct {
 	t       *testing.T
 	cfg     StackConfig
 	dir     string
 	nats    *testserver.NATSServer
-	minio   *testserver.MinIOServer
+	s3      s3Server
+	s3Env   s3Env
 	sim     *ghsim.Server
 	simc    *SimClient
 	webhook *child
@@ -45,8 +47,10 @@ func startProcessStack(t *testing.T, cfg StackConfig) Stack {
 	t.Helper()
 	s := &processStack{t: t, cfg: cfg, dir: t.TempDir()}
 	s.nats = testserver.NATSBinary(t)
-	s.minio = testserver.MinIO(t)
-	s.minio.NewBucket(t, bucket)
+	s.s3, s.s3Env = startS3(t, cfg.S3Backend)
+	if _, err := s.s3.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatalf("create bucket %s on %s: %v", bucket, cfg.s3Backend(), err)
+	}
 
 	sc, err := ghsim.LoadScenario(writeScenario(t, cfg.Scenario, s.dir))
 	if err != nil {
@@ -87,15 +91,45 @@ func (s *processStack) StopNATS()                 { s.nats.Stop() }
 func (s *processStack) KillNATS()                 { s.nats.Kill() }
 func (s *processStack) StartNATS()                { s.t.Helper(); s.nats.Start() }
 func (s *processStack) RestartNATS()              { s.t.Helper(); s.nats.Restart() }
-func (s *processStack) StopMinIO()                { s.minio.Stop() }
-func (s *processStack) StartMinIO()               { s.t.Helper(); s.minio.Start() }
-func (s *processStack) S3() *s3.Client            { return s.minio.Client(s3Options) }
+func (s *processStack) StopMinIO()                { s.s3.Stop() }
+func (s *processStack) StartMinIO()               { s.t.Helper(); s.s3.Start() }
+func (s *processStack) S3() *s3.Client            { return s.s3.Client(s3Options) }
 func (s *processStack) Workers() []Worker         { return workersOf(s.workers) }
 func (s *processStack) blobHost() string          { return "localhost" }
 func (w *processWorker) Name() string             { return w.name }
 func (w *processWorker) MetricsURL() string       { return w.metrics }
 func (w *processWorker) Alive() bool              { return !w.killed }
 func (w *processWorker) LastMetrics() Metrics     { return w.last }
+
+// s3Server is the S3 server of a process stack: a *testserver.MinIOServer
+// or a *testserver.VersityGWServer.
+type s3Server interface {
+	Client(optFns ...func(*s3.Options)) *s3.Client
+	// Stop kills the server, keeping its data; Start starts it again on the
+	// same port and waits until it serves.
+	Stop()
+	Start()
+}
+
+// s3Env is how the workers reach the S3 server.
+type s3Env struct {
+	endpoint, accessKey, secretKey string
+}
+
+// startS3 starts the S3 server of backend (see StackConfig.S3Backend).
+func startS3(t *testing.T, backend string) (s3Server, s3Env) {
+	t.Helper()
+	switch backend {
+	case "", S3MinIO:
+		srv := testserver.MinIO(t)
+		return srv, s3Env{srv.Endpoint, srv.AccessKey, srv.SecretKey}
+	case S3VersityGW:
+		srv := testserver.VersityGW(t)
+		return srv, s3Env{srv.Endpoint, srv.AccessKey, srv.SecretKey}
+	}
+	t.Fatalf("StackConfig.S3Backend %q: want %q or %q", backend, S3MinIO, S3VersityGW)
+	return nil, s3Env{}
+}
 
 // workersOf converts a slice of concrete workers.
 func workersOf[W Worker](ws []W) []Worker {
@@ -128,9 +162,9 @@ func (s *processStack) StartWorker() Worker {
 	s.t.Helper()
 	name := fmt.Sprintf("worker-%d", len(s.workers)+1)
 	addr := freeAddr(s.t)
-	env := s.cfg.workerEnv(len(s.workers), s.nats.URL, s.sim.URL(), s.blobHost(), s.minio.AccessKey, s.minio.SecretKey)
+	env := s.cfg.workerEnv(len(s.workers), s.nats.URL, s.sim.URL(), s.blobHost(), s.s3Env.accessKey, s.s3Env.secretKey)
 	env["ARCHIVER_METRICS_ADDR"] = addr
-	env["AWS_ENDPOINT_URL_S3"] = s.minio.Endpoint
+	env["AWS_ENDPOINT_URL_S3"] = s.s3Env.endpoint
 	w := &processWorker{t: s.t, name: name, metrics: "http://" + addr + "/metrics"}
 	w.c = startChild(s.t, name, suite.bins.Worker, env, filepath.Join(s.dir, name+".log"))
 	w.c.waitReady(s.t, "http://"+addr+"/readyz")

@@ -56,12 +56,13 @@ type Stack interface {
 	StartNATS()
 	RestartNATS()
 
-	// StopMinIO kills MinIO (SIGKILL, as a crash would), keeping its data
-	// for StartMinIO, which waits until it is healthy again.
+	// StopMinIO kills the S3 server (MinIO, or versitygw with
+	// StackConfig.S3Backend) with SIGKILL, as a crash would, keeping its
+	// data for StartMinIO, which waits until it serves again.
 	StopMinIO()
 	StartMinIO()
-	// S3 returns a client for MinIO as it is reachable now (path style,
-	// the root credentials). Bucket and Prefix locate the archive.
+	// S3 returns a client for the S3 server as it is reachable now (path
+	// style, the root credentials). Bucket and Prefix locate the archive.
 	S3() *s3.Client
 }
 
@@ -120,7 +121,20 @@ type StackConfig struct {
 	// NATSNodes is 1 (default) or 3: a JetStream cluster with R3 streams
 	// (docker mode only; eachMode runs such a test in docker mode alone).
 	NATSNodes int
+	// S3Backend is the S3 server: S3MinIO (default, "") or S3VersityGW
+	// (process mode only; eachMode runs such a test in process mode
+	// alone).
+	S3Backend string
 }
+
+// The S3 servers a stack can run (StackConfig.S3Backend).
+const (
+	S3MinIO     = "minio"
+	S3VersityGW = "versitygw"
+)
+
+// s3Backend applies the default of StackConfig.S3Backend.
+func (c StackConfig) s3Backend() string { return cmp.Or(c.S3Backend, S3MinIO) }
 
 // Names shared by both modes.
 const (
