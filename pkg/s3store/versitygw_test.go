@@ -136,6 +136,45 @@ func assertObject(t *testing.T, st *s3store.Store, key string, want []byte) {
 	}
 }
 
+// TestVersityGWCompleteAbortsOnlyItsKey: versitygw matches
+// ListMultipartUploads' Prefix as a prefix (MinIO as an exact key), so the
+// cleanup after Complete lists the uploads of "a.zip.sig" too; it must
+// abort the orphan at its own key and leave the other key's upload alone.
+func TestVersityGWCompleteAbortsOnlyItsKey(t *testing.T) {
+	srv := testserver.VersityGW(t)
+	st := newVersityStore(t, srv, "p")
+	ctx, c, bucket := t.Context(), st.Client(), aws.String(st.Bucket())
+	full, other := st.ObjectKey("runs/1/a.zip"), st.ObjectKey("runs/1/a.zip.sig")
+	up, err := st.CreateUpload(ctx, "runs/1/a.zip", archive.PutOptions{IfAbsent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.WritePart(ctx, 1, bytes.NewReader([]byte("data")), 4); err != nil {
+		t.Fatal(err)
+	}
+	// An orphan at the key (a CreateMultipartUpload whose answer was lost),
+	// and a live upload at the longer key.
+	for _, k := range []string{full, other} {
+		if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: aws.String(k)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := up.Complete(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: bucket, Prefix: aws.String(full)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for _, u := range out.Uploads {
+		left = append(left, aws.ToString(u.Key))
+	}
+	if len(left) != 1 || left[0] != other {
+		t.Errorf("uploads listed by prefix %s after Complete: %q, want only the one at %s", full, left, other)
+	}
+}
+
 // TestVersityGWDifferences pins the documented differences from MinIO that
 // the store's code path relies on (NOTES, "Portable across S3
 // implementations"). If a versitygw upgrade changes one, this test says
