@@ -74,3 +74,13 @@ func TestVersityGWEnv(t *testing.T) {
 		t.Error("ListBuckets with a wrong secret succeeded")
 	}
 }
+
+func TestVersityGWArgs(t *testing.T) {
+	accessLog := filepath.Join(t.TempDir(), "access.log")
+	srv := testserver.VersityGW(t, testserver.WithVersityGWArgs("--access-log", accessLog))
+	bucket := srv.NewBucket(t, "")
+	testserver.Eventually(t, 10*time.Second, "the access log to record the CreateBucket", func() bool {
+		b, _ := os.ReadFile(accessLog)
+		return strings.Contains(string(b), bucket)
+	})
+}
