@@ -1,10 +1,12 @@
 package s3store
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"sync"
@@ -53,6 +55,46 @@ func readFull(ctx context.Context, r io.Reader, size int64, buf []byte, o archiv
 		return nil, err
 	}
 	return buf, nil
+}
+
+// rereadable reads exactly size bytes of r once, into w (the checksums),
+// and returns a body that sends the same bytes: r itself from where it
+// was, when r can seek (no copy), else a copy in *buf (grown if needed, and
+// kept for the next call; nil: a new buffer). The errors are those of
+// [readFull]. Fence the body once the request is over.
+func rereadable(ctx context.Context, r io.Reader, size int64, buf *[]byte, w io.Writer, o archive.ExactOptions) (*window, error) {
+	if rs, ok := r.(io.ReadSeeker); ok {
+		start, err := rs.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, fmt.Errorf("seek: %w", err)
+		}
+		body := archive.NewExactReader(ctx, rs, size, o)
+		if size == 0 {
+			err = body.Finish(false)
+		} else {
+			_, err = io.Copy(w, body)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, err := rs.Seek(start, io.SeekStart); err != nil {
+			return nil, fmt.Errorf("seek back: %w", err)
+		}
+		return &window{rs: rs, start: start, size: size}, nil
+	}
+	var b []byte
+	if buf != nil {
+		b = *buf
+	}
+	b, err := readFull(ctx, r, size, b, o)
+	if err != nil {
+		return nil, err
+	}
+	if buf != nil {
+		*buf = b
+	}
+	_, _ = w.Write(b)
+	return &window{rs: bytes.NewReader(b), size: size}, nil
 }
 
 // errFenced is what a fenced body answers once its request is over.

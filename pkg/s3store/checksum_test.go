@@ -190,9 +190,14 @@ func TestEveryWriteCarriesAChecksum(t *testing.T) {
 	}
 
 	objects := map[string][]byte{} // key -> content, for the stored CRC32C
+	stream := false                // Put from a reader that cannot seek
 	put := func(key string, data []byte, opts archive.PutOptions) archive.ObjectInfo {
 		t.Helper()
-		info, err := st.Put(ctx, key, bytes.NewReader(data), int64(len(data)), opts)
+		var r io.Reader = bytes.NewReader(data)
+		if stream {
+			r = struct{ io.Reader }{r}
+		}
+		info, err := st.Put(ctx, key, r, int64(len(data)), opts)
 		if err != nil {
 			t.Fatalf("Put(%s): %v", key, err)
 		}
@@ -208,12 +213,15 @@ func TestEveryWriteCarriesAChecksum(t *testing.T) {
 	// An empty artifact.
 	put("runs/1/c/empty", nil, archive.PutOptions{Kind: archive.KindArtifact, IfAbsent: true})
 	// A digest-less artifact too big for memory: parts inside Put.
+	stream = true
 	put("runs/1/d/big.zip", storetest.PatternBytes(3, 2*s3store.MaxBufferedPut+MiB), archive.PutOptions{Kind: archive.KindArtifact, IfAbsent: true})
+	stream = false
 	// The manifest, created then merged.
 	v1 := put("runs/1/manifest.json", []byte(`{"artifacts":1}`), archive.PutOptions{ContentType: "application/json", IfAbsent: true})
 	put("runs/1/manifest.json", []byte(`{"artifacts":4}`), archive.PutOptions{ContentType: "application/json", IfMatch: v1.ETag})
 	put("runs/1/SHA256SUMS", []byte("abc  a.zip\n"), archive.PutOptions{})
-	// A lease, rewritten.
+	// A lease, rewritten; from streams, like the big artifact.
+	stream = true
 	put("_leases/1", []byte(`{"owner":"w1"}`), archive.PutOptions{Kind: archive.KindTransient})
 	put("_leases/1", []byte(`{"owner":"w1","renewed":1}`), archive.PutOptions{Kind: archive.KindTransient})
 

@@ -1,7 +1,6 @@
 package s3store
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -135,11 +134,12 @@ func bodyOptions(retry bool) func(*s3.Options) {
 //     only size <= 5 GiB (AWS's limit on a single PUT). The digest is
 //     checked twice: locally before the last byte is sent, and by the
 //     server; a mismatch returns a *[ChecksumError].
-//   - Without it, a body of up to [MaxBufferedPut] bytes is read into
-//     memory, and sent with its CRC32C (x-amz-checksum-crc32c); a bigger
-//     one becomes a multipart upload of MaxBufferedPut parts with a
-//     full-object CRC32C (see [Store.CreateUpload]), so memory stays
-//     bounded.
+//   - Without it, a body of up to [MaxBufferedPut] bytes is read once to
+//     compute its CRC32C, then sent with it (x-amz-checksum-crc32c): from r
+//     again if r is an io.ReadSeeker (a *bytes.Reader: no copy; r is left
+//     after the body), else from a copy in memory. A bigger body becomes a
+//     multipart upload of MaxBufferedPut parts with a full-object CRC32C
+//     (see [Store.CreateUpload]), so memory stays bounded.
 //
 // With opts.IfAbsent an existing key returns [archive.ErrExists]; with
 // opts.IfMatch an object that changed or is missing returns
@@ -201,13 +201,16 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, op
 			}
 		}
 	} else {
-		buf, err := readFull(ctx, r, size, nil, archive.ExactOptions{Probe: true, Key: full})
+		crc := crc32.New(castagnoli)
+		win, err := rereadable(ctx, r, size, nil, crc, archive.ExactOptions{Probe: true, Key: full})
 		if err != nil {
 			return archive.ObjectInfo{}, fmt.Errorf("s3store: put object %s: %w", full, err)
 		}
-		in.Body = bytes.NewReader(buf)
-		in.ChecksumCRC32C = aws.String(crc32cBase64(crc32.Checksum(buf, castagnoli)))
-		// A body in memory can be sent again; a conditional write cannot.
+		defer func() { _ = win.fence() }()
+		in.Body = win
+		in.ChecksumCRC32C = aws.String(crc32cBase64(crc.Sum32()))
+		// A body that can be sent again may be retried by the SDK; a
+		// conditional write may not.
 		optFn = bodyOptions(!opts.IfAbsent && opts.IfMatch == "")
 	}
 	if size == 0 {

@@ -191,7 +191,11 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		}
 	}
 	crc := crcWriter{full: u.crcs[n-1]}
-	body, err := u.checksumPart(ctx, r, size, &crc)
+	var w io.Writer = &crc
+	if u.hash != nil {
+		w = io.MultiWriter(&crc, u.hash)
+	}
+	body, err := rereadable(ctx, r, size, &u.buf, w, archive.ExactOptions{Key: u.full})
 	if err == nil {
 		var out *s3.UploadPartOutput
 		out, err = u.s.client.UploadPart(ctx, &s3.UploadPartInput{
@@ -231,37 +235,6 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		u.states = append(u.states, st)
 	}
 	return nil
-}
-
-// checksumPart reads the size bytes of a part once, feeding crc (and the
-// running SHA-256), and returns a body that sends the same bytes: r itself
-// from the part's start when r can seek, else a copy in u.buf.
-func (u *Upload) checksumPart(ctx context.Context, r io.Reader, size int64, crc *crcWriter) (*window, error) {
-	w := io.Writer(crc)
-	if u.hash != nil {
-		w = io.MultiWriter(crc, u.hash)
-	}
-	o := archive.ExactOptions{Key: u.full}
-	if rs, ok := r.(io.ReadSeeker); ok {
-		start, err := rs.Seek(0, io.SeekCurrent)
-		if err != nil {
-			return nil, fmt.Errorf("seek: %w", err)
-		}
-		if _, err := io.Copy(w, archive.NewExactReader(ctx, rs, size, o)); err != nil {
-			return nil, err
-		}
-		if _, err := rs.Seek(start, io.SeekStart); err != nil {
-			return nil, fmt.Errorf("seek back to the part: %w", err)
-		}
-		return &window{rs: rs, start: start, size: size}, nil
-	}
-	buf, err := readFull(ctx, r, size, u.buf, o)
-	if err != nil {
-		return nil, err
-	}
-	u.buf = buf
-	_, _ = w.Write(buf)
-	return &window{rs: bytes.NewReader(buf), size: size}, nil
 }
 
 // Complete checks the SHA-256 of the parts against opts.SHA256 (aborting
