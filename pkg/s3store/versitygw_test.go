@@ -270,6 +270,48 @@ func TestVersityGWDifferences(t *testing.T) {
 		}
 	})
 
+	// An UploadPart of a part of some MiB to an upload that is gone
+	// (aborted by another writer, or completed) is answered 404
+	// NoSuchUpload, or, about a third of the time, the server closes the
+	// connection while the body is still being sent: the client sees a
+	// reset and no status, as with a losing conditional write (NOTES). Of
+	// 30 tries, at least one is reset (all 30 answered 404 would have
+	// probability about 1e-5).
+	t.Run("UploadPartToGoneUploadCanBeReset", func(t *testing.T) {
+		t.Parallel()
+		st := newVersityStore(t, srv, "")
+		c, ctx, bucket, key := st.Client(), t.Context(), aws.String(st.Bucket()), aws.String("gone")
+		data := storetest.PatternBytes(9, storetest.PartSize)
+		sum := partCRC32C(data)
+		statuses := map[int]int{}
+		var reset error
+		for range 30 {
+			up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: key, UploadId: up.UploadId}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.UploadPart(ctx, &s3.UploadPartInput{
+				Bucket: bucket, Key: key, UploadId: up.UploadId, PartNumber: aws.Int32(1),
+				Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))), ChecksumCRC32C: &sum,
+			}, rawStreaming)
+			status := httpStatusOf(err)
+			statuses[status]++
+			switch {
+			case err == nil || status != 0 && status != http.StatusNotFound:
+				t.Fatalf("UploadPart to an aborted upload: %v, want 404 NoSuchUpload or no answer", err)
+			case status == 0:
+				reset = err
+			}
+		}
+		t.Logf("UploadPart of %d MiB to an aborted upload, 30 times: %v by status (0: no answer); a reset: %v", storetest.PartSize>>20, statuses, reset)
+		if statuses[0] == 0 {
+			t.Errorf("every UploadPart to an aborted upload was answered 404: versitygw no longer resets the connection")
+		}
+	})
+
 	// What the store's checksums rest on: a multipart upload completed
 	// with a full-object CRC32C (every part with its own CRC32C) keeps it,
 	// HeadObject returns it with ChecksumMode ENABLED, and a wrong one is
