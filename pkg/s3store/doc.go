@@ -69,16 +69,31 @@
 //   - A reader shorter than the size: wraps io.ErrUnexpectedEOF; a failing
 //     reader: wraps its error.
 //   - 404 NoSuchUpload from AbortMultipartUpload: success.
+//   - 404 NoSuchUpload from UploadPart or CompleteMultipartUpload:
+//     [archive.ErrUploadGone]; so is an UploadPart with no answer after
+//     which ListParts answers 404 (versitygw resets the connection of a
+//     part it refuses unread).
+//   - RestoreObject ([Store.Restore]): 409 RestoreAlreadyInProgress is not
+//     an error; 403 InvalidObjectState / ObjectAlreadyInActiveTierError is
+//     [ErrNotArchived], decided on the code (AccessDenied is a 403 too).
+//
+// Compared with MinIO, versitygw v1.8.0 differs only in ways the code above
+// absorbs: the NoSuchUpload answers and resets, and ListMultipartUploads
+// cannot page (abortStale reads the first page only). It accepts SSE
+// headers and ignores them.
 //
 // # Permissions
 //
 // s3:GetObject, s3:PutObject, s3:ListBucket (List, and HeadBucket in
 // [New]), s3:ListBucketMultipartUploads and s3:AbortMultipartUpload; with
 // SSE-KMS also kms:GenerateDataKey and kms:Decrypt (HeadObject asks for
-// checksums). With ObjectLockMode also s3:PutObjectRetention, and with
-// ObjectLockLegalHold s3:PutObjectLegalHold: S3 checks them on a
-// PutObject or CreateMultipartUpload that carries those headers. On AWS add a lifecycle rule AbortIncompleteMultipartUpload;
-// MinIO cleans stale uploads after 24 h by itself.
+// checksums); s3:ListMultipartUploadParts (ListParts, see Errors). With
+// ObjectLockMode also s3:PutObjectRetention, and with ObjectLockLegalHold
+// s3:PutObjectLegalHold: S3 checks them on a PutObject or
+// CreateMultipartUpload that carries those headers. [Store.Restore] needs
+// s3:RestoreObject (readers only). On AWS add a lifecycle rule
+// AbortIncompleteMultipartUpload; MinIO cleans stale uploads after 24 h by
+// itself.
 //
 // # Metrics
 //

@@ -218,8 +218,10 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		if u.hash != nil {
 			_ = u.hash.(encoding.BinaryUnmarshaler).UnmarshalBinary(u.states[n-1])
 		}
-		if httpStatus(err) == http.StatusNotFound {
-			// NoSuchUpload: another writer aborted or completed it.
+		if httpStatus(err) == http.StatusNotFound || httpStatus(err) == 0 && ctx.Err() == nil && u.gone(ctx) {
+			// NoSuchUpload: another writer aborted or completed it. A
+			// part that got no answer asks ListParts: versitygw resets the
+			// connection of a part it refuses before reading its body.
 			u.done = true
 			err = fmt.Errorf("%w (%v)", archive.ErrUploadGone, err)
 		}
@@ -235,6 +237,13 @@ func (u *Upload) WritePart(ctx context.Context, n int, r io.Reader, size int64) 
 		u.states = append(u.states, st)
 	}
 	return nil
+}
+
+// gone reports whether the upload no longer exists (ListParts answers 404
+// NoSuchUpload). Any other answer, or none, means it may still exist.
+func (u *Upload) gone(ctx context.Context) bool {
+	_, err := u.s.client.ListParts(ctx, &s3.ListPartsInput{Bucket: &u.s.bucket, Key: &u.full, UploadId: &u.id, MaxParts: aws.Int32(1)})
+	return httpStatus(err) == http.StatusNotFound
 }
 
 // Complete checks the SHA-256 of the parts against opts.SHA256 (aborting

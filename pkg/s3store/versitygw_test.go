@@ -312,6 +312,31 @@ func TestVersityGWDifferences(t *testing.T) {
 		}
 	})
 
+	// The store's side of the reset above: WritePart to an upload someone
+	// aborted is ErrUploadGone whether versitygw answers 404 or resets the
+	// connection (the store then asks ListParts).
+	t.Run("WritePartToGoneUploadIsUploadGone", func(t *testing.T) {
+		t.Parallel()
+		st := newVersityStore(t, srv, "")
+		data := storetest.PatternBytes(10, storetest.PartSize)
+		for i := range 30 {
+			up, err := st.CreateUpload(t.Context(), "gone-store", archive.PutOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := up.(*s3store.Upload).UploadID()
+			if _, err := st.Client().AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{
+				Bucket: aws.String(st.Bucket()), Key: aws.String("gone-store"), UploadId: &id,
+			}); err != nil {
+				t.Fatal(err)
+			}
+			err = up.WritePart(t.Context(), 1, bytes.NewReader(data), int64(len(data)))
+			if !errors.Is(err, archive.ErrUploadGone) {
+				t.Fatalf("try %d: WritePart to an aborted upload: %v, want ErrUploadGone", i, err)
+			}
+		}
+	})
+
 	// What the store's checksums rest on: a multipart upload completed
 	// with a full-object CRC32C (every part with its own CRC32C) keeps it,
 	// HeadObject returns it with ChecksumMode ENABLED, and a wrong one is
