@@ -27,18 +27,18 @@ import (
 // StackConfig.S3Backend) binaries (internal/testkit/testserver), the
 // simulator in the test process, and our webhook and worker binaries.
 type processStack struct {
-	t       *testing.T
-	cfg     StackConfig
-	dir     string
-	nats    *testserver.NATSServer
-	s3      s3Server
-	s3Env   s3Env
-	sim     *ghsim.Server
-	simc    *SimClient
-	webhook *child
-	hookURL string
-	opsURL  string
-	workers []*processWorker
+	t        *testing.T
+	cfg      StackConfig
+	dir      string
+	nats     *testserver.NATSServer
+	s3       s3Server
+	s3Access *testserver.S3Access
+	sim      *ghsim.Server
+	simc     *SimClient
+	webhook  *child
+	hookURL  string
+	opsURL   string
+	workers  []*processWorker
 }
 
 var _ Stack = (*processStack)(nil)
@@ -47,8 +47,8 @@ func startProcessStack(t *testing.T, cfg StackConfig) Stack {
 	t.Helper()
 	s := &processStack{t: t, cfg: cfg, dir: t.TempDir()}
 	s.nats = testserver.NATSBinary(t)
-	s.s3, s.s3Env = startS3(t, cfg.S3Backend)
-	if _, err := s.s3.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	s.s3, s.s3Access = startS3(t, cfg.S3Backend)
+	if _, err := s.s3Access.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
 		t.Fatalf("create bucket %s on %s: %v", bucket, cfg.s3Backend(), err)
 	}
 
@@ -93,7 +93,7 @@ func (s *processStack) StartNATS()                { s.t.Helper(); s.nats.Start()
 func (s *processStack) RestartNATS()              { s.t.Helper(); s.nats.Restart() }
 func (s *processStack) StopMinIO()                { s.s3.Stop() }
 func (s *processStack) StartMinIO()               { s.t.Helper(); s.s3.Start() }
-func (s *processStack) S3() *s3.Client            { return s.s3.Client(s3Options) }
+func (s *processStack) S3() *s3.Client            { return s.s3Access.Client(s3Options) }
 func (s *processStack) Workers() []Worker         { return workersOf(s.workers) }
 func (s *processStack) blobHost() string          { return "localhost" }
 func (w *processWorker) Name() string             { return w.name }
@@ -104,31 +104,26 @@ func (w *processWorker) LastMetrics() Metrics     { return w.last }
 // s3Server is the S3 server of a process stack: a *testserver.MinIOServer
 // or a *testserver.VersityGWServer.
 type s3Server interface {
-	Client(optFns ...func(*s3.Options)) *s3.Client
 	// Stop kills the server, keeping its data; Start starts it again on the
 	// same port and waits until it serves.
 	Stop()
 	Start()
 }
 
-// s3Env is how the workers reach the S3 server.
-type s3Env struct {
-	endpoint, accessKey, secretKey string
-}
-
-// startS3 starts the S3 server of backend (see StackConfig.S3Backend).
-func startS3(t *testing.T, backend string) (s3Server, s3Env) {
+// startS3 starts the S3 server of backend (see StackConfig.S3Backend) and
+// returns it with its access (for the workers and the test's clients).
+func startS3(t *testing.T, backend string) (s3Server, *testserver.S3Access) {
 	t.Helper()
 	switch backend {
 	case "", S3MinIO:
 		srv := testserver.MinIO(t)
-		return srv, s3Env{srv.Endpoint, srv.AccessKey, srv.SecretKey}
+		return srv, &srv.S3Access
 	case S3VersityGW:
 		srv := testserver.VersityGW(t)
-		return srv, s3Env{srv.Endpoint, srv.AccessKey, srv.SecretKey}
+		return srv, &srv.S3Access
 	}
 	t.Fatalf("StackConfig.S3Backend %q: want %q or %q", backend, S3MinIO, S3VersityGW)
-	return nil, s3Env{}
+	return nil, nil
 }
 
 // workersOf converts a slice of concrete workers.
@@ -162,9 +157,9 @@ func (s *processStack) StartWorker() Worker {
 	s.t.Helper()
 	name := fmt.Sprintf("worker-%d", len(s.workers)+1)
 	addr := freeAddr(s.t)
-	env := s.cfg.workerEnv(len(s.workers), s.nats.URL, s.sim.URL(), s.blobHost(), s.s3Env.accessKey, s.s3Env.secretKey)
+	env := s.cfg.workerEnv(len(s.workers), s.nats.URL, s.sim.URL(), s.blobHost(), s.s3Access.AccessKey, s.s3Access.SecretKey)
 	env["ARCHIVER_METRICS_ADDR"] = addr
-	env["AWS_ENDPOINT_URL_S3"] = s.s3Env.endpoint
+	env["AWS_ENDPOINT_URL_S3"] = s.s3Access.Endpoint
 	w := &processWorker{t: s.t, name: name, metrics: "http://" + addr + "/metrics"}
 	w.c = startChild(s.t, name, suite.bins.Worker, env, filepath.Join(s.dir, name+".log"))
 	w.c.waitReady(s.t, "http://"+addr+"/readyz")

@@ -3,7 +3,6 @@ package s3store_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -17,21 +16,6 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
 )
-
-// newConfiguredStore creates a bucket with opts on srv and a store on it
-// with cfg's write settings.
-func newConfiguredStore(t *testing.T, srv *testserver.MinIOServer, cfg s3store.Config, opts ...testserver.BucketOption) *s3store.Store {
-	t.Helper()
-	cfg.Bucket = srv.NewBucket(t, "", opts...)
-	cfg.AWS = srv.AWSConfig()
-	cfg.ForcePathStyle = true
-	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
-	st, err := s3store.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("s3store.New: %v", err)
-	}
-	return st
-}
 
 // writeKinds writes one object of each kind, the artifacts both as a
 // single PUT and as a multipart upload, and returns their keys by kind.
@@ -88,11 +72,11 @@ func TestObjectLockPerObject(t *testing.T) {
 	locked := s3store.Config{ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockDays: 1, ObjectLockLegalHold: true}
 	t.Run("Conformance", func(t *testing.T) {
 		storetest.Run(t, func(t *testing.T) archive.Store {
-			return newConfiguredStore(t, srv, locked, testserver.WithObjectLock())
+			return newConfiguredStore(t, &srv.S3Access, locked, testserver.WithObjectLock())
 		})
 	})
 
-	st := newConfiguredStore(t, srv, locked, testserver.WithObjectLock())
+	st := newConfiguredStore(t, &srv.S3Access, locked, testserver.WithObjectLock())
 	before := time.Now()
 	keys := writeKinds(t, st)
 	after := time.Now()
@@ -126,7 +110,7 @@ func TestObjectLockPerObject(t *testing.T) {
 // bypassed (governance) or lifted: the test fails for the right reason.
 func TestObjectLockBlocksDelete(t *testing.T) {
 	srv := testserver.MinIO(t)
-	st := newConfiguredStore(t, srv, s3store.Config{ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockDays: 1, ObjectLockLegalHold: true}, testserver.WithObjectLock())
+	st := newConfiguredStore(t, &srv.S3Access, s3store.Config{ObjectLockMode: types.ObjectLockModeGovernance, ObjectLockDays: 1, ObjectLockLegalHold: true}, testserver.WithObjectLock())
 	ctx := t.Context()
 	keys := writeKinds(t, st)
 	del := func(key, version string, bypass bool) error {
@@ -178,9 +162,9 @@ func TestObjectLockBlocksDelete(t *testing.T) {
 func TestObjectLockBucketDefault(t *testing.T) {
 	srv := testserver.MinIO(t)
 	storetest.Run(t, func(t *testing.T) archive.Store {
-		return newConfiguredStore(t, srv, s3store.Config{}, testserver.WithDefaultRetention(types.ObjectLockRetentionModeGovernance, 1))
+		return newConfiguredStore(t, &srv.S3Access, s3store.Config{}, testserver.WithDefaultRetention(types.ObjectLockRetentionModeGovernance, 1))
 	})
-	st := newConfiguredStore(t, srv, s3store.Config{}, testserver.WithDefaultRetention(types.ObjectLockRetentionModeGovernance, 1))
+	st := newConfiguredStore(t, &srv.S3Access, s3store.Config{}, testserver.WithDefaultRetention(types.ObjectLockRetentionModeGovernance, 1))
 	for key := range writeKinds(t, st) {
 		if mode := headObject(t, st, key).ObjectLockMode; mode != types.ObjectLockModeGovernance {
 			t.Errorf("%s: lock mode %q, want the bucket default GOVERNANCE", key, mode)
@@ -192,7 +176,7 @@ func TestObjectLockBucketDefault(t *testing.T) {
 // and transient objects to StorageClass (here the default).
 func TestStorageClassPerKind(t *testing.T) {
 	srv := testserver.MinIO(t)
-	st := newConfiguredStore(t, srv, s3store.Config{ArtifactStorageClass: types.StorageClassReducedRedundancy})
+	st := newConfiguredStore(t, &srv.S3Access, s3store.Config{ArtifactStorageClass: types.StorageClassReducedRedundancy})
 	for key, kind := range writeKinds(t, st) {
 		class := headObject(t, st, key).StorageClass
 		want := types.StorageClass("")
@@ -204,7 +188,7 @@ func TestStorageClassPerKind(t *testing.T) {
 		}
 	}
 	// StorageClass applies to everything when ArtifactStorageClass is unset.
-	st = newConfiguredStore(t, srv, s3store.Config{StorageClass: types.StorageClassReducedRedundancy})
+	st = newConfiguredStore(t, &srv.S3Access, s3store.Config{StorageClass: types.StorageClassReducedRedundancy})
 	for key, kind := range writeKinds(t, st) {
 		if class := headObject(t, st, key).StorageClass; class != types.StorageClassReducedRedundancy {
 			t.Errorf("%s (%s): storage class %q, want REDUCED_REDUNDANCY", key, kind, class)
@@ -223,8 +207,8 @@ func TestServerSideEncryption(t *testing.T) {
 		{SSE: types.ServerSideEncryptionAwsKms, SSEKMSKeyID: keyName},
 	} {
 		t.Run(string(cfg.SSE), func(t *testing.T) {
-			storetest.Run(t, func(t *testing.T) archive.Store { return newConfiguredStore(t, srv, cfg) })
-			st := newConfiguredStore(t, srv, cfg)
+			storetest.Run(t, func(t *testing.T) archive.Store { return newConfiguredStore(t, &srv.S3Access, cfg) })
+			st := newConfiguredStore(t, &srv.S3Access, cfg)
 			for key := range writeKinds(t, st) {
 				out := headObject(t, st, key)
 				if out.ServerSideEncryption != cfg.SSE {

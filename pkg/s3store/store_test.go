@@ -29,18 +29,21 @@ const MiB = storetest.MiB
 // newStore creates a bucket on srv and a store on it under prefix.
 func newStore(t *testing.T, srv *testserver.MinIOServer, prefix string) *s3store.Store {
 	t.Helper()
-	return newStoreWith(t, srv, prefix, srv.AWSConfig())
+	return newConfiguredStore(t, &srv.S3Access, s3store.Config{Prefix: prefix})
 }
 
-func newStoreWith(t *testing.T, srv *testserver.MinIOServer, prefix string, cfg aws.Config) *s3store.Store {
+// newConfiguredStore creates a bucket with opts on srv and a store on it
+// with cfg's settings, path-style and logging to the test. cfg.AWS is
+// srv's configuration unless cfg sets one (with a BaseEndpoint).
+func newConfiguredStore(t *testing.T, srv *testserver.S3Access, cfg s3store.Config, opts ...testserver.BucketOption) *s3store.Store {
 	t.Helper()
-	st, err := s3store.New(t.Context(), s3store.Config{
-		Bucket:         srv.NewBucket(t, ""),
-		Prefix:         prefix,
-		AWS:            cfg,
-		ForcePathStyle: true,
-		Logger:         slog.New(slog.NewTextHandler(t.Output(), nil)),
-	})
+	cfg.Bucket = srv.NewBucket(t, "", opts...)
+	if cfg.AWS.BaseEndpoint == nil {
+		cfg.AWS = srv.AWSConfig()
+	}
+	cfg.ForcePathStyle = true
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	st, err := s3store.New(t.Context(), cfg)
 	if err != nil {
 		t.Fatalf("s3store.New: %v", err)
 	}
@@ -335,7 +338,7 @@ func TestConditionalWriteWithUnknownOutcome(t *testing.T) {
 	flaky := &flakyClient{HTTPClient: cfg.HTTPClient}
 	cfg.HTTPClient = flaky
 	cfg.RetryMaxAttempts = 1
-	st := newStoreWith(t, srv, "", cfg)
+	st := newConfiguredStore(t, &srv.S3Access, s3store.Config{AWS: cfg})
 	if _, err := st.Put(t.Context(), "k", bytes.NewReader([]byte("first")), 5, archive.PutOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"testing/iotest"
@@ -29,25 +28,10 @@ import (
 // The store on versitygw v1.8.0 (posix backend), the second S3
 // implementation: the same code path as on MinIO, no backend switch.
 
-// newVersityStore creates a bucket on srv and a store on it under prefix;
-// mods adjust the configuration.
-func newVersityStore(t *testing.T, srv *testserver.VersityGWServer, prefix string, mods ...func(*s3store.Config)) *s3store.Store {
+// newVersityStore creates a bucket on srv and a store on it under prefix.
+func newVersityStore(t *testing.T, srv *testserver.VersityGWServer, prefix string) *s3store.Store {
 	t.Helper()
-	cfg := s3store.Config{
-		Bucket:         srv.NewBucket(t, ""),
-		Prefix:         prefix,
-		AWS:            srv.AWSConfig(),
-		ForcePathStyle: true,
-		Logger:         slog.New(slog.NewTextHandler(t.Output(), nil)),
-	}
-	for _, mod := range mods {
-		mod(&cfg)
-	}
-	st, err := s3store.New(t.Context(), cfg)
-	if err != nil {
-		t.Fatalf("s3store.New: %v", err)
-	}
-	return st
+	return newConfiguredStore(t, &srv.S3Access, s3store.Config{Prefix: prefix})
 }
 
 func TestConformanceVersityGW(t *testing.T) {
@@ -73,7 +57,7 @@ func TestVersityGWSSE(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			st := newVersityStore(t, srv, "sse", func(c *s3store.Config) { c.SSE, c.SSEKMSKeyID = tc.sse, tc.key })
+			st := newConfiguredStore(t, &srv.S3Access, s3store.Config{Prefix: "sse", SSE: tc.sse, SSEKMSKeyID: tc.key})
 			ctx := t.Context()
 
 			small := storetest.PatternBytes(1, 64<<10)

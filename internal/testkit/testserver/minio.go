@@ -3,25 +3,14 @@ package testserver
 import (
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"sync"
-	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // MinIORegion is the region of every test MinIO.
@@ -37,7 +26,7 @@ type minioOptions struct {
 
 // WithTLS serves HTTPS with a self-signed certificate generated for the
 // test (MinIO's --certs-dir). Clients trust it through
-// [MinIOServer.HTTPClient], [MinIOServer.AWSConfig] or [MinIOServer.CAPEM].
+// [S3Access.HTTPClient], [S3Access.AWSConfig] or [MinIOServer.CAPEM].
 func WithTLS() MinIOOption { return func(o *minioOptions) { o.tls = true } }
 
 // WithMinIOEnv adds "KEY=value" settings to the MinIO process environment.
@@ -59,27 +48,18 @@ func WithKMSKey(name string) MinIOOption {
 // port. Its fields are set once by [MinIO] and stay the same across
 // [MinIOServer.Stop] and [MinIOServer.Start].
 type MinIOServer struct {
-	Endpoint  string // http://127.0.0.1:PORT, or https:// with WithTLS
-	AccessKey string
-	SecretKey string
-	Region    string // always MinIORegion
-	DataDir   string
+	// S3Access is over https:// with WithTLS, its CAFile then holding
+	// CAPEM; its Region is always MinIORegion.
+	S3Access
+	DataDir string
 	// CAPEM is the certificate to trust in TLS mode, nil over HTTP.
 	CAPEM []byte
-	// CAFile holds CAPEM (for AWS_CA_BUNDLE of a child process), "" over HTTP.
-	CAFile string
 
-	t           testing.TB
-	bin         string
 	port        int
 	consolePort int
 	certsDir    string
 	opts        minioOptions
-	client      *awshttp.BuildableClient
-
-	mu   sync.Mutex
-	proc *process
-	runs int
+	proc        restartable
 }
 
 // MinIO starts a MinIO server for the test and stops it in t.Cleanup. It
@@ -91,16 +71,16 @@ func MinIO(t testing.TB, opts ...MinIOOption) *MinIOServer {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	bin := Binary(t, "minio", "ARCHIVER_MINIO_BIN", MinIOModule)
 	root := t.TempDir()
 	s := &MinIOServer{
-		AccessKey: "archiver-test",
-		SecretKey: rand.Text(),
-		Region:    MinIORegion,
-		DataDir:   filepath.Join(root, "data"),
-		t:         t,
-		bin:       bin,
-		opts:      o,
+		DataDir: filepath.Join(root, "data"),
+		opts:    o,
+		proc: restartable{
+			t:      t,
+			name:   "minio",
+			bin:    Binary(t, "minio", "ARCHIVER_MINIO_BIN", MinIOModule),
+			logDir: root,
+		},
 	}
 	if err := os.Mkdir(s.DataDir, 0o755); err != nil {
 		t.Fatalf("testserver: %v", err)
@@ -114,6 +94,7 @@ func MinIO(t testing.TB, opts ...MinIOOption) *MinIOServer {
 	}
 	scheme := "http"
 	var pool *x509.CertPool
+	var caFile string
 	if o.tls {
 		scheme = "https"
 		certPEM, keyPEM, err := selfSignedCert()
@@ -121,11 +102,11 @@ func MinIO(t testing.TB, opts ...MinIOOption) *MinIOServer {
 			t.Fatal(err)
 		}
 		s.certsDir = filepath.Join(root, "certs")
-		s.CAFile = filepath.Join(s.certsDir, "public.crt")
+		caFile = filepath.Join(s.certsDir, "public.crt")
 		if err := os.Mkdir(s.certsDir, 0o700); err != nil {
 			t.Fatalf("testserver: %v", err)
 		}
-		if err := os.WriteFile(s.CAFile, certPEM, 0o644); err != nil {
+		if err := os.WriteFile(caFile, certPEM, 0o644); err != nil {
 			t.Fatalf("testserver: %v", err)
 		}
 		if err := os.WriteFile(filepath.Join(s.certsDir, "private.key"), keyPEM, 0o600); err != nil {
@@ -135,18 +116,8 @@ func MinIO(t testing.TB, opts ...MinIOOption) *MinIOServer {
 		pool = x509.NewCertPool()
 		pool.AppendCertsFromPEM(certPEM)
 	}
-	s.Endpoint = fmt.Sprintf("%s://%s", scheme, hostPort(s.port))
-	// A client of our own: no proxy, and only our CA (never the
-	// environment's AWS_CA_BUNDLE, which is for a proxy on this machine).
-	s.client = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-		tr.Proxy = nil
-		if pool != nil {
-			if tr.TLSClientConfig == nil {
-				tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-			}
-			tr.TLSClientConfig.RootCAs = pool
-		}
-	})
+	s.S3Access = newS3Access(fmt.Sprintf("%s://%s", scheme, hostPort(s.port)), "archiver-test", rand.Text(), MinIORegion, pool)
+	s.CAFile = caFile
 	t.Cleanup(s.Stop)
 	s.Start()
 	return s
@@ -156,12 +127,7 @@ func MinIO(t testing.TB, opts ...MinIOOption) *MinIOServer {
 // waits until it serves requests (see minioReady). It does nothing if the
 // server is running. Call it from the test's goroutine: it fails the test.
 func (s *MinIOServer) Start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc != nil {
-		return
-	}
+	s.proc.t.Helper()
 	args := []string{"server", s.DataDir,
 		"--address", hostPort(s.port),
 		"--console-address", hostPort(s.consolePort),
@@ -177,18 +143,8 @@ func (s *MinIOServer) Start() {
 		"MINIO_BROWSER=off",
 	)
 	env = append(env, s.opts.env...)
-	s.runs++
-	logPath := filepath.Join(filepath.Dir(s.DataDir), "minio-"+strconv.Itoa(s.runs)+".log")
-	p, err := startProcess(s.bin, args, env, logPath)
-	if err != nil {
-		s.t.Fatalf("testserver: minio: %v", err)
-	}
 	probe := &http.Client{Transport: s.client.GetTransport(), Timeout: 2 * time.Second}
-	if err := p.waitReady(s.t.Context(), minioReady(probe, s.Endpoint)); err != nil {
-		p.stop(syscall.SIGKILL, 0)
-		s.t.Fatalf("testserver: minio %s (%s): %v\n--- minio log ---\n%s", s.Endpoint, s.bin, err, p.logTail())
-	}
-	s.proc = p
+	s.proc.start(s.Endpoint, args, env, minioReady(probe, s.Endpoint))
 }
 
 // minioReady answers nil once MinIO serves S3 requests. Its health
@@ -219,112 +175,4 @@ func minioReady(client *http.Client, endpoint string) func(context.Context) erro
 // Stop kills the server, as a crash would, and waits for it to exit. The
 // data directory and port are kept for [MinIOServer.Start]. Stopping a
 // stopped server does nothing.
-func (s *MinIOServer) Stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return
-	}
-	s.proc.stop(syscall.SIGKILL, 0)
-	s.proc = nil
-}
-
-// HTTPClient returns an HTTP client that trusts the server's certificate
-// and uses no proxy. It is the client of [MinIOServer.AWSConfig].
-func (s *MinIOServer) HTTPClient() *http.Client {
-	return &http.Client{Transport: s.client.GetTransport()}
-}
-
-// AWSConfig returns an SDK configuration for the server: static
-// credentials, region, endpoint and an HTTP client that trusts the test CA.
-// It is built by hand, so the environment (AWS_CA_BUNDLE, AWS_PROFILE,
-// AWS_ENDPOINT_URL_S3, ...) plays no part.
-func (s *MinIOServer) AWSConfig() aws.Config {
-	return aws.Config{
-		Region:       s.Region,
-		Credentials:  credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
-		HTTPClient:   s.client,
-		BaseEndpoint: aws.String(s.Endpoint),
-	}
-}
-
-// Client returns a path-style S3 client for the server, with the SDK's
-// default options otherwise; optFns adjust them.
-func (s *MinIOServer) Client(optFns ...func(*s3.Options)) *s3.Client {
-	return s3.NewFromConfig(s.AWSConfig(), append([]func(*s3.Options){func(o *s3.Options) {
-		o.UsePathStyle = true
-	}}, optFns...)...)
-}
-
-var bucketSeq atomic.Int64
-
-// BucketOption configures a bucket made by [MinIOServer.NewBucket].
-type BucketOption func(*bucketOptions)
-
-type bucketOptions struct {
-	objectLock bool
-	retention  *types.DefaultRetention
-}
-
-// WithObjectLock creates the bucket with Object Lock enabled (which also
-// turns versioning on): MinIO allows it only at creation.
-func WithObjectLock() BucketOption { return func(o *bucketOptions) { o.objectLock = true } }
-
-// WithDefaultRetention creates the bucket with Object Lock and a default
-// retention of mode for days, so that every new object version is locked
-// without asking.
-func WithDefaultRetention(mode types.ObjectLockRetentionMode, days int32) BucketOption {
-	return func(o *bucketOptions) {
-		o.objectLock = true
-		o.retention = &types.DefaultRetention{Mode: mode, Days: aws.Int32(days)}
-	}
-}
-
-// NewBucket creates a bucket with a plain client and returns its name. An
-// empty name picks a unique one.
-func (s *MinIOServer) NewBucket(t testing.TB, name string, opts ...BucketOption) string {
-	t.Helper()
-	var o bucketOptions
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if name == "" {
-		name = fmt.Sprintf("test-bucket-%d", bucketSeq.Add(1))
-	}
-	in := &s3.CreateBucketInput{Bucket: aws.String(name)}
-	if o.objectLock {
-		in.ObjectLockEnabledForBucket = aws.Bool(true)
-	}
-	if _, err := s.Client().CreateBucket(t.Context(), in); err != nil {
-		t.Fatalf("testserver: create bucket %s: %v", name, err)
-	}
-	if o.retention != nil {
-		if _, err := s.Client().PutObjectLockConfiguration(t.Context(), &s3.PutObjectLockConfigurationInput{
-			Bucket: aws.String(name),
-			ObjectLockConfiguration: &types.ObjectLockConfiguration{
-				ObjectLockEnabled: types.ObjectLockEnabledEnabled,
-				Rule:              &types.ObjectLockRule{DefaultRetention: o.retention},
-			},
-		}); err != nil {
-			t.Fatalf("testserver: put object lock configuration of %s: %v", name, err)
-		}
-	}
-	return name
-}
-
-// Env returns the environment a child process (a worker binary) needs to
-// reach the server through the SDK's standard configuration chain:
-// AWS_ENDPOINT_URL_S3, AWS_REGION, keys, ARCHIVER_S3_FORCE_PATH_STYLE=true
-// and AWS_CA_BUNDLE (the test CA over TLS, empty, meaning unset, over HTTP).
-func (s *MinIOServer) Env() []string {
-	return []string{
-		"AWS_ENDPOINT_URL_S3=" + s.Endpoint,
-		"AWS_REGION=" + s.Region,
-		"AWS_ACCESS_KEY_ID=" + s.AccessKey,
-		"AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
-		"AWS_CA_BUNDLE=" + s.CAFile,
-		"AWS_EC2_METADATA_DISABLED=true",
-		"AWS_PROFILE=",
-		"ARCHIVER_S3_FORCE_PATH_STYLE=true",
-	}
-}
+func (s *MinIOServer) Stop() { s.proc.kill() }

@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -128,4 +131,53 @@ func httpReady(client *http.Client, url string) func(context.Context) error {
 		}
 		return nil
 	}
+}
+
+// restartable is a server process that a test kills, as a crash would,
+// and starts again: the lifecycle of [MinIOServer] and [VersityGWServer].
+// Run n writes its output to <logDir>/<name>-n.log.
+type restartable struct {
+	t      testing.TB
+	name   string // "minio", "versitygw": for log files and failures
+	bin    string
+	logDir string
+
+	mu   sync.Mutex
+	proc *process
+	runs int
+}
+
+// start starts the process with args and env, unless it runs, and waits
+// until ready answers nil. It fails the test, naming endpoint, if the
+// process does not start or become ready.
+func (r *restartable) start(endpoint string, args, env []string, ready func(context.Context) error) {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc != nil {
+		return
+	}
+	r.runs++
+	logPath := filepath.Join(r.logDir, r.name+"-"+strconv.Itoa(r.runs)+".log")
+	p, err := startProcess(r.bin, args, env, logPath)
+	if err != nil {
+		r.t.Fatalf("testserver: %s: %v", r.name, err)
+	}
+	if err := p.waitReady(r.t.Context(), ready); err != nil {
+		p.stop(syscall.SIGKILL, 0)
+		r.t.Fatalf("testserver: %s %s (%s): %v\n--- %s log ---\n%s", r.name, endpoint, r.bin, err, r.name, p.logTail())
+	}
+	r.proc = p
+}
+
+// kill kills the process with SIGKILL and waits for it to exit. Killing a
+// stopped process does nothing.
+func (r *restartable) kill() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.proc == nil {
+		return
+	}
+	r.proc.stop(syscall.SIGKILL, 0)
+	r.proc = nil
 }
