@@ -57,10 +57,16 @@ func (f *partFailures) spend() (int, bool) {
 // when someone aborted it, or the download's; ctx's error when ctx ended.
 func (a *Archiver) pipeParts(ctx context.Context, j *job, r RemoteArtifact, up Upload, dlp **Download, h hash.Hash, partSize int64, log *slog.Logger) error {
 	nbuf := int(min(partBuffers, ((*dlp).Length+partSize-1)/partSize))
+	bufs, release, err := allocPartBuffers(nbuf, partSize)
+	if err != nil {
+		return err
+	}
+	// Runs after wg.Wait below: no part is being read or uploaded then.
+	defer release()
 	free := make(chan []byte, nbuf) // buffers not holding a part
 	full := make(chan filledPart, nbuf)
-	for range nbuf {
-		free <- nil // allocated on first use
+	for _, b := range bufs {
+		free <- b
 	}
 	fails := &partFailures{max: a.cfg.MaxResumes}
 	pctx, cancel := context.WithCancelCause(ctx)
@@ -104,9 +110,6 @@ func (a *Archiver) fillParts(ctx context.Context, j *job, r RemoteArtifact, dlp 
 		case buf = <-free:
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		}
-		if int64(cap(buf)) < size {
-			buf = make([]byte, partSize)
 		}
 		buf = buf[:size]
 		for {
