@@ -228,7 +228,7 @@ func TestRedeliveryTakeover(t *testing.T) {
 				t.Errorf("artifact %d (%s) was deleted at github, but the manifest has %+v", a.ID, a.Name, rec)
 				continue
 			}
-			h.checkObject(c, prefix+"/"+rec.Key, a.Size, h.sim.SHA256(a))
+			h.checkObject(c, prefix+"/"+rec.Key, a.Size, h.sim.SHA256(a), h.sim.SHA256(a))
 		}
 		served := h.sim.Stats().BlobBytesByArtifact[big.ID]
 		if float64(served) > 1.5*float64(big.Size) {
@@ -429,7 +429,7 @@ func (h *harness) checkBadRunsStore(runs []ghsim.Run, bad map[int64]ghsim.Artifa
 				continue
 			}
 			allowed[inFolder[0]] = true
-			h.checkObject(c, inFolder[0], a.Size, h.sim.SHA256(a))
+			h.checkObject(c, inFolder[0], a.Size, h.sim.SHA256(a), h.sim.SHA256(a))
 		}
 	}
 	for k := range keys {

@@ -48,7 +48,8 @@ func startProcessStack(t *testing.T, cfg StackConfig) Stack {
 	s := &processStack{t: t, cfg: cfg, dir: t.TempDir()}
 	s.nats = testserver.NATSBinary(t)
 	s.s3, s.s3Access = startS3(t, cfg.S3Backend)
-	if _, err := s.s3Access.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+	locked := cfg.s3Backend() == S3MinIORetention
+	if _, err := s.s3Access.Client().CreateBucket(t.Context(), &s3.CreateBucketInput{Bucket: aws.String(bucket), ObjectLockEnabledForBucket: &locked}); err != nil {
 		t.Fatalf("create bucket %s on %s: %v", bucket, cfg.s3Backend(), err)
 	}
 
@@ -121,8 +122,11 @@ func startS3(t *testing.T, backend string) (s3Server, *testserver.S3Access) {
 	case S3VersityGW:
 		srv := testserver.VersityGW(t)
 		return srv, &srv.S3Access
+	case S3MinIORetention:
+		srv := testserver.MinIO(t, testserver.WithKMSKey(retentionKMSKey))
+		return srv, &srv.S3Access
 	}
-	t.Fatalf("StackConfig.S3Backend %q: want %q or %q", backend, S3MinIO, S3VersityGW)
+	t.Fatalf("StackConfig.S3Backend %q: want %q, %q or %q", backend, S3MinIO, S3VersityGW, S3MinIORetention)
 	return nil, nil
 }
 

@@ -121,9 +121,9 @@ type StackConfig struct {
 	// NATSNodes is 1 (default) or 3: a JetStream cluster with R3 streams
 	// (docker mode only; eachMode runs such a test in docker mode alone).
 	NATSNodes int
-	// S3Backend is the S3 server: S3MinIO (default, "") or S3VersityGW
-	// (process mode only; eachMode runs such a test in process mode
-	// alone).
+	// S3Backend is the S3 server: S3MinIO (default, ""), S3VersityGW or
+	// S3MinIORetention (process mode only for the last two; eachMode runs
+	// such a test in process mode alone).
 	S3Backend string
 }
 
@@ -131,7 +131,13 @@ type StackConfig struct {
 const (
 	S3MinIO     = "minio"
 	S3VersityGW = "versitygw"
+	// S3MinIORetention is MinIO with its built-in KMS key retentionKMSKey,
+	// and the bucket created with Object Lock (so versioned).
+	S3MinIORetention = "minio-retention"
 )
+
+// retentionKMSKey is the KMS key of the S3MinIORetention backend.
+const retentionKMSKey = "archiver-it-key"
 
 // s3Backend applies the default of StackConfig.S3Backend.
 func (c StackConfig) s3Backend() string { return cmp.Or(c.S3Backend, S3MinIO) }
