@@ -77,15 +77,8 @@ func (s *Store) ObjectState(ctx context.Context, key string) (ObjectState, error
 		return ObjectState{}, fmt.Errorf("s3store: head object %s: %w", key, err)
 	}
 	full := s.ObjectKey(key)
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
-		Bucket:       &s.bucket,
-		Key:          &full,
-		ChecksumMode: types.ChecksumModeEnabled,
-	})
+	out, err := s.headObject(ctx, full)
 	if err != nil {
-		if httpStatus(err) == http.StatusNotFound {
-			err = archive.ErrNotFound
-		}
 		return ObjectState{}, fmt.Errorf("s3store: head object %s: %w", full, err)
 	}
 	st, err := objectState(out)
@@ -99,13 +92,7 @@ func (s *Store) ObjectState(ctx context.Context, key string) (ObjectState, error
 // objectState interprets a HeadObject answer.
 func objectState(out *s3.HeadObjectOutput) (ObjectState, error) {
 	st := ObjectState{
-		Info: archive.ObjectInfo{
-			Size:        aws.ToInt64(out.ContentLength),
-			ETag:        trimETag(out.ETag),
-			VersionID:   aws.ToString(out.VersionId),
-			ContentType: aws.ToString(out.ContentType),
-			Metadata:    lowerKeys(out.Metadata),
-		},
+		Info:          objectInfo(out),
 		StorageClass:  out.StorageClass,
 		ArchiveStatus: out.ArchiveStatus,
 		Retention:     out.ObjectLockMode,

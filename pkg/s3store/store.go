@@ -313,6 +313,16 @@ func (s *Store) Stat(ctx context.Context, key string) (archive.ObjectInfo, error
 // head returns the object's info (Key unset) or an error that is
 // archive.ErrNotFound for a 404.
 func (s *Store) head(ctx context.Context, full string) (archive.ObjectInfo, error) {
+	out, err := s.headObject(ctx, full)
+	if err != nil {
+		return archive.ObjectInfo{}, err
+	}
+	return objectInfo(out), nil
+}
+
+// headObject asks HeadObject for full, with checksums; a 404 is
+// archive.ErrNotFound.
+func (s *Store) headObject(ctx context.Context, full string) (*s3.HeadObjectOutput, error) {
 	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{
 		Bucket:       &s.bucket,
 		Key:          &full,
@@ -320,17 +330,22 @@ func (s *Store) head(ctx context.Context, full string) (archive.ObjectInfo, erro
 	})
 	if err != nil {
 		if httpStatus(err) == http.StatusNotFound {
-			return archive.ObjectInfo{}, archive.ErrNotFound
+			return nil, archive.ErrNotFound
 		}
-		return archive.ObjectInfo{}, err
+		return nil, err
 	}
+	return out, nil
+}
+
+// objectInfo is the ObjectInfo of a HeadObject answer (Key unset).
+func objectInfo(out *s3.HeadObjectOutput) archive.ObjectInfo {
 	return archive.ObjectInfo{
 		Size:        aws.ToInt64(out.ContentLength),
 		ETag:        trimETag(out.ETag),
 		VersionID:   aws.ToString(out.VersionId),
 		ContentType: aws.ToString(out.ContentType),
 		Metadata:    lowerKeys(out.Metadata),
-	}, nil
+	}
 }
 
 // List returns the objects whose keys (relative to the store prefix) start
