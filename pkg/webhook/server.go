@@ -163,8 +163,10 @@ func (s *Server) provision(ctx context.Context) {
 	if err != nil {
 		return // stopped
 	}
-	s.provisioned.Store(true)
+	// Logged before readiness flips, so that a log says so whenever
+	// /readyz has said 200.
 	s.log.Info("streams provisioned", "stream", s.cfg.Topology.Stream, "dead_letter", s.cfg.Topology.DeadLetter, "attempts", n)
+	s.provisioned.Store(true)
 }
 
 // Ready reports why the server cannot take deliveries, or nil: the streams
