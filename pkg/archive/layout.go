@@ -17,6 +17,7 @@ const MaxNameBytes = 200
 //	<owner>/<repo>/runs/<run_id>/artifacts/<artifact_id>/<name>.zip
 //	<owner>/<repo>/runs/<run_id>/attempt-<n>/manifest.json
 //	<owner>/<repo>/runs/<run_id>/attempt-<n>/SHA256SUMS
+//	<owner>/<repo>/runs/<run_id>/attestations/<artifact_id>.jsonl
 //
 // Artifacts are keyed by run id and artifact id, so re-run attempts and
 // artifacts that share a name never overwrite each other, and a later
@@ -36,6 +37,13 @@ func (l Layout) RunPrefix() string {
 // ArtifactPrefix is the folder that holds exactly one object: the artifact.
 func (l Layout) ArtifactPrefix(artifactID int64) string {
 	return l.RunPrefix() + "artifacts/" + strconv.FormatInt(artifactID, 10) + "/"
+}
+
+// AttestationsKey is the artifact's Sigstore bundles, one per line. It is
+// outside the artifact's folder, which holds exactly one object (and a
+// non-zip artifact may itself be named attestations.jsonl).
+func (l Layout) AttestationsKey(artifactID int64) string {
+	return l.RunPrefix() + "attestations/" + strconv.FormatInt(artifactID, 10) + ".jsonl"
 }
 
 // AttemptPrefix is the folder of one run attempt's manifest and checksums.

@@ -75,8 +75,29 @@ type ArtifactRecord struct {
 	// Tries counts the transfer tries of a failed artifact, over every
 	// delivery so far.
 	Tries int `json:"tries,omitempty"`
+	// Attestations records the artifact's attestation lookup, when lookups
+	// are on (ARCHIVER_ATTESTATIONS) and the artifact has a digest.
+	Attestations *AttestationRecord `json:"attestations,omitempty"`
 
 	err error
+}
+
+// AttestationRecord is what an attestation lookup found for one artifact:
+// the bundles are stored as JSONL (one Sigstore bundle per line) at Key.
+type AttestationRecord struct {
+	// Count is the number of distinct bundles stored (0: GitHub has none).
+	Count int `json:"count"`
+	// Key is the attestations.jsonl object, relative to the destination
+	// (see Layout.AttestationsKey); empty when Count is 0.
+	Key string `json:"key,omitempty"`
+	// PredicateTypes are the bundles' in-toto predicate types, sorted and
+	// without repeats.
+	PredicateTypes []string `json:"predicate_types,omitempty"`
+	// CheckedAt is when the lookup ran.
+	CheckedAt time.Time `json:"checked_at"`
+	// Error says why the lookup failed; a later delivery or a backfill
+	// retries it. Count and Key are then empty.
+	Error string `json:"error,omitempty"`
 }
 
 // Done reports whether nothing is left to do for this attempt: every

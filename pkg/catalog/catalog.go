@@ -1,0 +1,156 @@
+// Package catalog keeps the archive's query catalogue: one row per artifact
+// per run attempt, derived from the manifests, laid out in Hive-style
+// partitions that query engines (DuckDB, Athena, Trino) prune on:
+//
+//	_catalog/v1/owner=<owner>/repo=<repo>/month=<YYYY-MM>/<run_id>-<attempt>.jsonl
+//	_catalog/v1/owner=<owner>/repo=<repo>/month=<YYYY-MM>/compacted-<id>.parquet
+//
+// Keys are relative to the destination's prefix. The month is the run's
+// created_at month in UTC. One small JSONL file per run attempt is the
+// record, written right after the manifest; [Compact] merges a month's
+// small files into one Parquet file (write it, then remove what it
+// replaces), and readers ([Find]) read both, preferring the newest view of
+// each attempt. The catalogue is derived data: [Rebuild] regenerates it
+// from the manifests.
+//
+// STATUS: API skeleton written by the coordinator; bodies are filled in by
+// the catalogue task.
+package catalog
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+)
+
+// Prefix is the root of the catalogue, relative to the destination. No
+// archive key starts with "_" (owners are GitHub logins).
+const Prefix = "_catalog/v1/"
+
+// StatusNone is the status of the single row written for a run attempt that
+// has no artifacts, so that the attempt is still listed.
+const StatusNone = "none"
+
+// Row is one artifact of one run attempt. The partition columns owner, repo
+// and month are in the key, not in the row (engines add them from the
+// path); Repository repeats "owner/repo" for readers of a single file.
+type Row struct {
+	Repository   string    `json:"repository" parquet:"repository"`
+	RunID        int64     `json:"run_id" parquet:"run_id"`
+	RunAttempt   int64     `json:"run_attempt" parquet:"run_attempt"`
+	WorkflowName string    `json:"workflow_name" parquet:"workflow_name"`
+	WorkflowPath string    `json:"workflow_path" parquet:"workflow_path"`
+	Event        string    `json:"event" parquet:"event"`
+	HeadBranch   string    `json:"head_branch" parquet:"head_branch"`
+	HeadSHA      string    `json:"head_sha" parquet:"head_sha"`
+	PullRequests []int64   `json:"pull_requests" parquet:"pull_requests,list"`
+	Conclusion   string    `json:"conclusion" parquet:"conclusion"`
+	RunCreatedAt time.Time `json:"run_created_at" parquet:"run_created_at,timestamp(microsecond)"`
+	RunUpdatedAt time.Time `json:"run_updated_at" parquet:"run_updated_at,timestamp(microsecond)"`
+	// ArtifactID is 0 (and Status StatusNone) on the row of an attempt
+	// without artifacts.
+	ArtifactID        int64     `json:"artifact_id" parquet:"artifact_id"`
+	ArtifactName      string    `json:"artifact_name" parquet:"artifact_name"`
+	Status            string    `json:"status" parquet:"status"`
+	Key               string    `json:"key" parquet:"key"`
+	Size              int64     `json:"size" parquet:"size"`
+	SHA256            string    `json:"sha256" parquet:"sha256"`
+	ArchivedAt        time.Time `json:"archived_at" parquet:"archived_at,timestamp(microsecond)"`
+	DeletedFromGitHub bool      `json:"deleted_from_github" parquet:"deleted_from_github"`
+	// Attestations is the number of archived attestation bundles, and
+	// PredicateTypes their predicate types.
+	Attestations   int64    `json:"attestations" parquet:"attestations"`
+	PredicateTypes []string `json:"predicate_types" parquet:"predicate_types,list"`
+	// ManifestKey is the attempt's manifest.json, relative to the
+	// destination.
+	ManifestKey string `json:"manifest_key" parquet:"manifest_key"`
+}
+
+// Rows derives the catalogue rows of one manifest.
+func Rows(m *archive.Manifest) []Row { panic("catalog: TODO") }
+
+// Month is the partition month of a run created at t: "YYYY-MM" in UTC.
+func Month(t time.Time) string { return t.UTC().Format("2006-01") }
+
+// AttemptKey is the small JSONL file of one run attempt.
+func AttemptKey(owner, repo, month string, runID int64, attempt int) string { panic("catalog: TODO") }
+
+// Write writes (or rewrites) the catalogue file of the run attempt whose
+// manifest is at manifestKey. It reads the manifest as stored now (not a
+// caller's copy) and writes conditionally (If-None-Match / If-Match on
+// what it read), retrying on conflict, so that the file never goes back to
+// an older manifest when two workers race.
+func Write(ctx context.Context, st archive.Store, manifestKey string) error {
+	return errors.New("catalog: TODO")
+}
+
+// Filter selects rows. Zero fields match everything. Branch, Workflow and
+// Name are globs (path.Match); Workflow matches the workflow's name, file
+// name or path. SHA matches a full head SHA or a prefix of at least 7 hex
+// digits. Since/Until bound the run's created_at (partitions outside are
+// never read).
+type Filter struct {
+	Owner, Repo string
+	RunID       int64
+	SHA         string
+	Branch      string
+	Workflow    string
+	Name        string
+	PR          int64
+	Since       time.Time
+	Until       time.Time
+}
+
+// Find returns the rows that match f, reading only the partitions that can
+// hold them (owner, repo, month), from both small JSONL files and Parquet
+// files, and keeping one view of each run attempt (the newest archived_at;
+// a small file over a Parquet file on a tie). Rows are sorted by
+// repository, run id, attempt and artifact id.
+func Find(ctx context.Context, st archive.Store, f Filter) ([]Row, error) {
+	return nil, errors.New("catalog: TODO")
+}
+
+// CompactResult is what Compact did to one month partition.
+type CompactResult struct {
+	Partition string // "_catalog/v1/owner=o/repo=r/month=YYYY-MM/"
+	Key       string // the Parquet file written ("" when nothing to do)
+	Rows      int
+	Merged    int // files replaced (small files and older Parquet files)
+	Kept      int // small files changed while compacting, kept
+}
+
+// Compact merges one month partition (its small files and any earlier
+// Parquet files) into one new Parquet file, then removes the files it
+// replaced, each only if unchanged since it was read. Readers see every
+// row at every moment (perhaps twice, which Find resolves).
+func Compact(ctx context.Context, st archive.Store, owner, repo, month string) (CompactResult, error) {
+	return CompactResult{}, errors.New("catalog: TODO")
+}
+
+// Partition is one owner/repo/month partition of the catalogue.
+type Partition struct {
+	Owner, Repo, Month string
+	SmallFiles         int
+	ParquetFiles       int
+}
+
+// Partitions lists the partitions under the filter's owner/repo (all when
+// empty).
+func Partitions(ctx context.Context, st archive.Store, owner, repo string) ([]Partition, error) {
+	return nil, errors.New("catalog: TODO")
+}
+
+// RebuildResult counts what Rebuild did.
+type RebuildResult struct {
+	Manifests int
+	Written   int
+	Failed    int
+}
+
+// Rebuild rewrites the catalogue files of every manifest under
+// owner/repo (all when empty) from the manifests.
+func Rebuild(ctx context.Context, st archive.Store, owner, repo string) (RebuildResult, error) {
+	return RebuildResult{}, errors.New("catalog: TODO")
+}
