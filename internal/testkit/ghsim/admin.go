@@ -20,6 +20,8 @@ import (
 //	POST   /artifacts/{id}/expire      Expire
 //	POST   /installations/{id}/token   InstallationToken: {"token":"ghs_...","expires_at":"..."}
 //	POST   /ratelimit                  {"installation_id":7,"remaining":0,"reset":"2026-01-01T00:00:00Z"} (or "token")
+//	POST   /attestations               AddAttestation: {"owner":"o","repo":"r","digest":"sha256:...","bundle":{...},"predicate_type":"..."}
+//	PUT    /attestations/inline        SetInlineAttestationBundles: {"on":true}
 //	GET    /payload?owner=&repo=&run_id=&installation_id=[&attempt=]   RunPayload (AttemptPayload)
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -104,6 +106,36 @@ func (s *Server) AdminHandler() http.Handler {
 		} else {
 			s.SetInstallationRateLimit(req.InstallationID, req.Remaining, req.Reset)
 		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /attestations", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Owner         string          `json:"owner"`
+			Repo          string          `json:"repo"`
+			Digest        string          `json:"digest"`
+			Bundle        json.RawMessage `json:"bundle"`
+			PredicateType string          `json:"predicate_type"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			bad(w, err)
+			return
+		}
+		a, err := s.AddAttestation(req.Owner, req.Repo, req.Digest, req.Bundle, req.PredicateType)
+		if err != nil {
+			bad(w, err)
+			return
+		}
+		writeJSON(w, http.StatusCreated, a)
+	})
+	mux.HandleFunc("PUT /attestations/inline", func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			On bool `json:"on"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			bad(w, err)
+			return
+		}
+		s.SetInlineAttestationBundles(req.On)
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /payload", func(w http.ResponseWriter, r *http.Request) {

@@ -79,18 +79,8 @@ func (s *Server) blobHandler() http.Handler {
 			sw.finish()
 			s.log.Debug("ghsim: blob request", "method", r.Method, "path", r.URL.Path, "status", sw.code())
 		}()
-		reqID := s.requestID()
-		h := sw.Header()
-		h.Set("Server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0")
-		h.Set("x-ms-request-id", reqID)
-		h.Set("x-ms-version", blobAPIVersion)
-		if _, ok := r.Header["Authorization"]; ok {
-			s.mu.Lock()
-			s.stats.AuthRejected++
-			s.mu.Unlock()
-			s.log.Warn("ghsim: blob request with an Authorization header", "path", r.URL.Path)
-			azureError(sw, reqID, http.StatusBadRequest, "InvalidAuthenticationInfo",
-				"Authentication information is not given in the correct format. Check the value of Authorization header.", "")
+		reqID, ok := s.blobPreamble(sw, r)
+		if !ok {
 			return
 		}
 		idStr, ok := strings.CutPrefix(r.URL.Path, blobPrefix)
@@ -107,21 +97,54 @@ func (s *Server) blobHandler() http.Handler {
 	})
 }
 
-// serveBlob checks the signed URL and serves the artifact's body (or the
-// range asked for).
-func (s *Server) serveBlob(sw *statusWriter, r *http.Request, reqID string, id int64) {
-	q := r.URL.Query()
-	path := blobPrefix + strconv.FormatInt(id, 10)
+// blobPreamble sets the blob host's response headers and rejects a
+// request that carries an Authorization header (400, counted in
+// Stats.AuthRejected): a pre-signed URL takes no other credentials, and a
+// client that sends its GitHub token here leaks it. It returns the
+// request id, and false when it answered.
+func (s *Server) blobPreamble(sw *statusWriter, r *http.Request) (string, bool) {
+	reqID := s.requestID()
+	h := sw.Header()
+	h.Set("Server", "Windows-Azure-Blob/1.0 Microsoft-HTTPAPI/2.0")
+	h.Set("x-ms-request-id", reqID)
+	h.Set("x-ms-version", blobAPIVersion)
+	if _, ok := r.Header["Authorization"]; ok {
+		s.mu.Lock()
+		s.stats.AuthRejected++
+		s.mu.Unlock()
+		s.log.Warn("ghsim: blob request with an Authorization header", "path", r.URL.Path)
+		azureError(sw, reqID, http.StatusBadRequest, "InvalidAuthenticationInfo",
+			"Authentication information is not given in the correct format. Check the value of Authorization header.", "")
+		return reqID, false
+	}
+	return reqID, true
+}
+
+// checkSignedURL checks the signature and expiry of a signed blob URL for
+// path, answering 403 AuthenticationFailed when either is wrong. It
+// returns the server clock's now, and false when it answered.
+func (s *Server) checkSignedURL(sw *statusWriter, reqID, path string, q url.Values) (time.Time, bool) {
 	if sig := q.Get("sig"); sig == "" || !hmac.Equal([]byte(sig), []byte(s.sign(path, q))) {
 		azureError(sw, reqID, http.StatusForbidden, "AuthenticationFailed", authFailedMessage,
 			"Signature did not match. String to sign used was r")
-		return
+		return time.Time{}, false
 	}
 	now := s.now()
 	se, err := time.Parse(time.RFC3339, q.Get("se"))
 	if err != nil || now.After(se) {
 		azureError(sw, reqID, http.StatusForbidden, "AuthenticationFailed", authFailedMessage,
 			fmt.Sprintf("Signed expiry time [%s] must be after current time [%s]", se.UTC().Format(http.TimeFormat), now.UTC().Format(http.TimeFormat)))
+		return time.Time{}, false
+	}
+	return now, true
+}
+
+// serveBlob checks the signed URL and serves the artifact's body (or the
+// range asked for).
+func (s *Server) serveBlob(sw *statusWriter, r *http.Request, reqID string, id int64) {
+	q := r.URL.Query()
+	now, ok := s.checkSignedURL(sw, reqID, blobPrefix+strconv.FormatInt(id, 10), q)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

@@ -22,6 +22,8 @@
 //	DELETE .../actions/artifacts/{id}             204, then 404 everywhere
 //	GET    .../actions/artifacts/{id}/zip         302 to a signed blob URL, 410 when expired
 //	GET    /repos/{owner}/{repo}, GET .../actions/runs/{run_id}
+//	GET    .../attestations/sha256:{hex}          per_page (30, at most 100), after/before cursors, predicate_type;
+//	                                              404 when none; bundle_url on the blob host (AddAttestation)
 //	POST   /app/installations/{id}/access_tokens  App JWT (RS256, iss = AppID) → 201 {"token":"ghs_..."}
 //	GET    /app/installations/{id}                App JWT
 //	GET    /repos/{owner}/{repo}/installation     App JWT

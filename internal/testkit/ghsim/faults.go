@@ -102,15 +102,16 @@ func Stall(afterBytes int64, d time.Duration) Fault {
 	return Fault{Kind: FaultStall, Bytes: afterBytes, Duration: Duration(d)}
 }
 
-// ExpiredURL (zip route only) makes the 302 point to a blob URL that has
-// already expired, so the blob host answers 403 AuthenticationFailed.
+// ExpiredURL (zip and attestations routes) makes the 302 (or the
+// attestation list's bundle_url) point to a blob URL that has already
+// expired, so the blob host answers 403 AuthenticationFailed.
 func ExpiredURL() Fault { return Fault{Kind: FaultExpiredURL} }
 
 // check reports whether f can be injected on route.
 func (f Fault) check(route Route) error {
 	switch route {
 	case RouteList, RouteGet, RouteZip, RouteDelete, RouteBlob, RouteToken, RouteRepo, RouteRun, RouteInstallation,
-		RouteInstallationRepos, RouteRepoInstallation, RouteHookDeliveries, RouteRedeliver:
+		RouteInstallationRepos, RouteRepoInstallation, RouteHookDeliveries, RouteRedeliver, RouteAttestations, RouteAttestationBundle:
 	default:
 		return fmt.Errorf("ghsim: inject fault: unknown route %q", route)
 	}
@@ -123,11 +124,11 @@ func (f Fault) check(route Route) error {
 		if f.Status != 403 && f.Status != 429 {
 			return fmt.Errorf("ghsim: inject fault: secondary limit status %d is not 403 or 429", f.Status)
 		}
-		if route == RouteBlob {
+		if route == RouteBlob || route == RouteAttestationBundle {
 			return fmt.Errorf("ghsim: inject fault: secondary limit on the blob host")
 		}
 	case FaultForbidden:
-		if route == RouteBlob {
+		if route == RouteBlob || route == RouteAttestationBundle {
 			return fmt.Errorf("ghsim: inject fault: forbidden on the blob host")
 		}
 	case FaultStall:
@@ -145,8 +146,8 @@ func (f Fault) check(route Route) error {
 			return fmt.Errorf("ghsim: inject fault: %s with %d bytes", f.Kind, f.Bytes)
 		}
 	case FaultExpiredURL:
-		if route != RouteZip {
-			return fmt.Errorf("ghsim: inject fault: expired URL on route %s, want zip", route)
+		if route != RouteZip && route != RouteAttestations {
+			return fmt.Errorf("ghsim: inject fault: expired URL on route %s, want zip or attestations", route)
 		}
 	default:
 		return fmt.Errorf("ghsim: inject fault: unknown kind %q", f.Kind)

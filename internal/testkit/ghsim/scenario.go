@@ -35,15 +35,17 @@ import (
 //	  }]
 //	}
 type Scenario struct {
-	Tokens      []string        `json:"tokens"`
-	App         *ScenarioApp    `json:"app,omitempty"`
-	URLTTL      Duration        `json:"url_ttl,omitzero"`
-	TokenTTL    Duration        `json:"token_ttl,omitzero"`
-	RateLimit   int             `json:"rate_limit,omitzero"`
-	HideExpired bool            `json:"hide_expired,omitzero"`
-	Repos       []ScenarioRepo  `json:"repos"`
-	Faults      []ScenarioFault `json:"faults,omitempty"`
-	dir         string          // directory the file was read from, for key paths
+	Tokens      []string     `json:"tokens"`
+	App         *ScenarioApp `json:"app,omitempty"`
+	URLTTL      Duration     `json:"url_ttl,omitzero"`
+	TokenTTL    Duration     `json:"token_ttl,omitzero"`
+	RateLimit   int          `json:"rate_limit,omitzero"`
+	HideExpired bool         `json:"hide_expired,omitzero"`
+	// InlineAttestationBundles: Options.InlineAttestationBundles.
+	InlineAttestationBundles bool            `json:"inline_attestation_bundles,omitzero"`
+	Repos                    []ScenarioRepo  `json:"repos"`
+	Faults                   []ScenarioFault `json:"faults,omitempty"`
+	dir                      string          // directory the file was read from, for key paths
 }
 
 // ScenarioApp is the GitHub App that may exchange JWTs for installation
@@ -149,6 +151,8 @@ func (sc Scenario) Options() (Options, error) {
 		TokenTTL:    time.Duration(sc.TokenTTL),
 		RateLimit:   sc.RateLimit,
 		HideExpired: sc.HideExpired,
+
+		InlineAttestationBundles: sc.InlineAttestationBundles,
 	}
 	if sc.App == nil {
 		return o, nil

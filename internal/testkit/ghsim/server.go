@@ -65,6 +65,11 @@ type Options struct {
 	// APIVersions are the accepted X-GitHub-Api-Version values (a request
 	// without the header is accepted). Default ["2022-11-28"].
 	APIVersions []string
+	// InlineAttestationBundles makes the attestation list answer with the
+	// older form, "bundle": {...} inline and no bundle_url (see
+	// SetInlineAttestationBundles). Default false: "bundle": null and a
+	// bundle_url on the blob host, as GitHub answers now.
+	InlineAttestationBundles bool
 	// Admin serves the control endpoints under /_ghsim/ on the API host
 	// (see AdminHandler), for a simulator run as a separate process.
 	Admin bool
@@ -150,7 +155,8 @@ type Server struct {
 	stats          Stats
 	requestSeq     uint64
 
-	hooks hookLog // the App's webhook deliveries (hook_deliveries.go)
+	hooks        hookLog          // the App's webhook deliveries (hook_deliveries.go)
+	attestations attestationStore // guarded by mu (attestations.go)
 }
 
 // New starts a simulator: both listeners are serving when it returns.
@@ -179,6 +185,7 @@ func New(opts Options) (*Server, error) {
 		faults:         map[Route][]*injected{},
 		digests:        map[contentKey]*digestEntry{},
 	}
+	s.attestations.inline = opts.InlineAttestationBundles
 	for i, t := range opts.Tokens {
 		s.static[t] = int64(583231 + i)
 	}
@@ -203,7 +210,7 @@ func New(opts Options) (*Server, error) {
 		ErrorLog:          errLog,
 	}
 	s.blobSrv = &http.Server{
-		Handler:           s.track(s.blobHandler()),
+		Handler:           s.track(s.blobRoutes()), // attestations.go
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return s.ctx },
 		ErrorLog:          errLog,
@@ -295,6 +302,7 @@ func (s *Server) apiHandler() http.Handler {
 	mux.Handle("GET /app/installations/{installation_id}", s.api(RouteInstallation, true, s.handleInstallation))
 	s.installationRoutes(mux) // installation_repos.go
 	s.hookDeliveryRoutes(mux) // hook_deliveries.go
+	s.attestationRoutes(mux)  // attestations.go
 	if s.opts.Admin {
 		mux.Handle("/_ghsim/", http.StripPrefix("/_ghsim", s.AdminHandler()))
 	}
