@@ -12,18 +12,9 @@
 // replaces), and readers ([Find]) read both, preferring the newest view of
 // each attempt. The catalogue is derived data: [Rebuild] regenerates it
 // from the manifests.
-//
-// STATUS: API skeleton written by the coordinator; bodies are filled in by
-// the catalogue task.
 package catalog
 
-import (
-	"context"
-	"errors"
-	"time"
-
-	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
-)
+import "time"
 
 // Prefix is the root of the catalogue, relative to the destination. No
 // archive key starts with "_" (owners are GitHub logins).
@@ -68,29 +59,15 @@ type Row struct {
 	ManifestKey string `json:"manifest_key" parquet:"manifest_key"`
 }
 
-// Rows derives the catalogue rows of one manifest.
-func Rows(m *archive.Manifest) []Row { panic("catalog: TODO") }
-
 // Month is the partition month of a run created at t: "YYYY-MM" in UTC.
 func Month(t time.Time) string { return t.UTC().Format("2006-01") }
-
-// AttemptKey is the small JSONL file of one run attempt.
-func AttemptKey(owner, repo, month string, runID int64, attempt int) string { panic("catalog: TODO") }
-
-// Write writes (or rewrites) the catalogue file of the run attempt whose
-// manifest is at manifestKey. It reads the manifest as stored now (not a
-// caller's copy) and writes conditionally (If-None-Match / If-Match on
-// what it read), retrying on conflict, so that the file never goes back to
-// an older manifest when two workers race.
-func Write(ctx context.Context, st archive.Store, manifestKey string) error {
-	return errors.New("catalog: TODO")
-}
 
 // Filter selects rows. Zero fields match everything. Branch, Workflow and
 // Name are globs (path.Match); Workflow matches the workflow's name, file
 // name or path. SHA matches a full head SHA or a prefix of at least 7 hex
-// digits. Since/Until bound the run's created_at (partitions outside are
-// never read).
+// digits. Since/Until bound the run's created_at, both inclusive
+// (partitions outside are never read). Check a filter with
+// [Filter.Validate]; [Find] does.
 type Filter struct {
 	Owner, Repo string
 	RunID       int64
@@ -103,15 +80,6 @@ type Filter struct {
 	Until       time.Time
 }
 
-// Find returns the rows that match f, reading only the partitions that can
-// hold them (owner, repo, month), from both small JSONL files and Parquet
-// files, and keeping one view of each run attempt (the newest archived_at;
-// a small file over a Parquet file on a tie). Rows are sorted by
-// repository, run id, attempt and artifact id.
-func Find(ctx context.Context, st archive.Store, f Filter) ([]Row, error) {
-	return nil, errors.New("catalog: TODO")
-}
-
 // CompactResult is what Compact did to one month partition.
 type CompactResult struct {
 	Partition string // "_catalog/v1/owner=o/repo=r/month=YYYY-MM/"
@@ -121,14 +89,6 @@ type CompactResult struct {
 	Kept      int // small files changed while compacting, kept
 }
 
-// Compact merges one month partition (its small files and any earlier
-// Parquet files) into one new Parquet file, then removes the files it
-// replaced, each only if unchanged since it was read. Readers see every
-// row at every moment (perhaps twice, which Find resolves).
-func Compact(ctx context.Context, st archive.Store, owner, repo, month string) (CompactResult, error) {
-	return CompactResult{}, errors.New("catalog: TODO")
-}
-
 // Partition is one owner/repo/month partition of the catalogue.
 type Partition struct {
 	Owner, Repo, Month string
@@ -136,21 +96,9 @@ type Partition struct {
 	ParquetFiles       int
 }
 
-// Partitions lists the partitions under the filter's owner/repo (all when
-// empty).
-func Partitions(ctx context.Context, st archive.Store, owner, repo string) ([]Partition, error) {
-	return nil, errors.New("catalog: TODO")
-}
-
 // RebuildResult counts what Rebuild did.
 type RebuildResult struct {
 	Manifests int
 	Written   int
 	Failed    int
-}
-
-// Rebuild rewrites the catalogue files of every manifest under
-// owner/repo (all when empty) from the manifests.
-func Rebuild(ctx context.Context, st archive.Store, owner, repo string) (RebuildResult, error) {
-	return RebuildResult{}, errors.New("catalog: TODO")
 }

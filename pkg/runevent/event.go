@@ -70,6 +70,9 @@ type WorkflowRun struct {
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	HTMLURL    string    `json:"html_url,omitempty"`
+	// PullRequests are the numbers of the run's pull requests, as GitHub
+	// lists them (only those whose head is in the repository itself).
+	PullRequests []int64 `json:"pull_requests,omitempty"`
 }
 
 // Validate reports why e cannot be processed, wrapping [ErrBadEvent].
