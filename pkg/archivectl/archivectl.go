@@ -38,7 +38,7 @@ type command struct {
 }
 
 // commands is the command table; a new subcommand is one more entry.
-var commands = []*command{lsCommand, getCommand, restoreCommand, verifyCommand, backfillCommand, redeliverCommand, dlqCommand}
+var commands = []*command{lsCommand, findCommand, getCommand, restoreCommand, verifyCommand, backfillCommand, redeliverCommand, dlqCommand, catalogCommand}
 
 // cli is one invocation's environment.
 type cli struct {

@@ -146,9 +146,13 @@ func readSmall(ctx context.Context, st archive.Store, key string, limit int64) (
 	return b, nil
 }
 
-// parseSince reads a point in time: a duration back from now ("72h",
-// "90m", "7d"), a date ("2026-01-02", UTC midnight) or an RFC 3339 time.
-func parseSince(s string, now time.Time) (time.Time, error) {
+// parseSince reads a --since point in time (see parseTime).
+func parseSince(s string, now time.Time) (time.Time, error) { return parseTime("--since", s, now) }
+
+// parseTime reads the point in time of flag name: a duration back from now
+// ("72h", "90m", "7d"), a date ("2026-01-02", UTC midnight) or an RFC 3339
+// time. "" is the zero time.
+func parseTime(name, s string, now time.Time) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
@@ -166,7 +170,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.DateOnly, s); err == nil {
 		return t, nil
 	}
-	return time.Time{}, usagef("--since %q: want a duration (72h, 7d), a date (2026-01-02) or an RFC 3339 time", s)
+	return time.Time{}, usagef("%s %q: want a duration (72h, 7d), a date (2026-01-02) or an RFC 3339 time", name, s)
 }
 
 // scopeFromArgs reads the optional owner/repo argument of ls and verify.
@@ -183,4 +187,14 @@ func scopeFromArgs(args []string, runID int64) (scope, error) {
 		return scope{}, usagef("want at most one owner/repo, got %q", args)
 	}
 	return sc, nil
+}
+
+// withStore opens the destination, runs fn with it and closes it.
+func (c *cli) withStore(ctx context.Context, fn func(st archive.Store) error) error {
+	st, closeStore, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	return fn(st)
 }

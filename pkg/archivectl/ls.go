@@ -10,17 +10,28 @@ import (
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/catalog"
 )
 
 var lsCommand = &command{
 	name:     "ls",
-	synopsis: "[owner/repo] [--run ID] [--since DATE] [--branch B] [--workflow W] [--name GLOB] [--json]",
-	summary:  "list archived runs and artifacts (from the manifests)",
-	help: `Lists the archived run attempts and their artifacts, read from each
-attempt's manifest.json: of one repository, or of the whole destination.
-One row per artifact; a run attempt without artifacts shows one row with
-ARTIFACT "-". --since keeps attempts archived at or after DATE. --json
-prints one object per run attempt, with the manifest's artifact records.
+	synopsis: "[owner/repo] [--run ID] [--since DATE] [--branch B] [--workflow W] [--name GLOB] [--json] [--from-manifests]",
+	summary:  "list archived runs and artifacts (from the catalogue)",
+	help: `Lists the archived run attempts and their artifacts: of one repository,
+or of the whole destination. One row per artifact; a run attempt without
+artifacts shows one row with ARTIFACT "-". --since keeps the runs created
+at or after DATE (a run without a creation time in its manifest counts as
+created when it was archived). --json prints one object per run attempt,
+with its artifact records.
+
+ls reads the catalogue (see "archivectl find"), pruned to the repository
+and to the months since --since. When the catalogue has nothing for the
+scope (an archive written before the catalogue existed) it reads every
+manifest.json instead, one GET per run attempt, and says so on stderr
+with the command that builds the catalogue. --from-manifests forces that
+scan; its artifact records are the manifests' own (with etag,
+size_in_bytes, github_digest, ...), while the catalogue's carry id, name,
+status, key, size, sha256, deleted_from_github and the attestation count.
 
 Examples:
   archivectl ls octo-org/app --branch main --since 7d
@@ -28,21 +39,17 @@ Examples:
 	env: []envGroup{envDestination, envOutput},
 	flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		o := &lsOptions{}
-		fs.Int64Var(&o.runID, "run", 0, "only this workflow run `ID`")
-		fs.StringVar(&o.since, "since", "", "only attempts archived since `DATE` (2026-01-02, RFC 3339, or 72h / 7d ago)")
-		fs.StringVar(&o.branch, "branch", "", "only runs of head branch `B` (glob)")
-		fs.StringVar(&o.workflow, "workflow", "", "only runs of workflow `W`: its name, file name or path (glob)")
-		fs.StringVar(&o.name, "name", "", "only artifacts whose name matches `GLOB`")
+		o.query.declare(fs)
 		fs.BoolVar(&o.json, "json", false, "print JSON")
+		fs.BoolVar(&o.fromManifests, "from-manifests", false, "read every manifest.json instead of the catalogue (slow on a large archive)")
 		return o.run
 	},
 }
 
 type lsOptions struct {
-	runID                  int64
-	since                  string
-	branch, workflow, name string
-	json                   bool
+	query         queryFlags
+	json          bool
+	fromManifests bool
 }
 
 // lsRun is one run attempt in ls --json.
@@ -60,31 +67,77 @@ type lsRun struct {
 }
 
 func (o *lsOptions) run(ctx context.Context, c *cli, args []string) error {
-	sc, err := scopeFromArgs(args, o.runID)
+	sc, f, err := o.query.filter(args, c.now())
 	if err != nil {
 		return err
 	}
-	since, err := parseSince(o.since, c.now())
-	if err != nil {
-		return err
-	}
-	for _, p := range []string{o.branch, o.workflow, o.name} {
-		if _, err := path.Match(p, ""); err != nil {
-			return usagef("pattern %q: %v", p, err)
+	return c.withStore(ctx, func(st archive.Store) error {
+		if !o.fromManifests {
+			rows, err := findRows(ctx, st, f)
+			if err != nil {
+				return err
+			}
+			has := len(rows) > 0
+			if !has {
+				if has, err = hasCatalogue(ctx, st, sc); err != nil {
+					return err
+				}
+			}
+			if has {
+				return o.print(c, runsFromRows(rows))
+			}
+			fmt.Fprintf(c.stderr, "archivectl ls: no catalogue for %s, reading every manifest; run 'archivectl catalog rebuild%s' to build it\n", sc, sc.arg())
 		}
+		runs, unreadable, err := o.scanManifests(ctx, c, st, sc, f.Since)
+		if err != nil {
+			return err
+		}
+		if err := o.print(c, runs); err != nil {
+			return err
+		}
+		if unreadable > 0 {
+			fmt.Fprintf(c.stderr, "archivectl ls: %s could not be read\n", plural(unreadable, "manifest"))
+			return errReported
+		}
+		return nil
+	})
+}
+
+// runsFromRows groups catalogue rows (sorted by repository, run, attempt
+// and artifact) into run attempts.
+func runsFromRows(rows []catalog.Row) []lsRun {
+	var runs []lsRun
+	for _, r := range rows {
+		n := len(runs)
+		if n == 0 || runs[n-1].Repository != r.Repository || runs[n-1].RunID != r.RunID || runs[n-1].RunAttempt != int(r.RunAttempt) {
+			runs = append(runs, lsRun{
+				Repository: r.Repository, RunID: r.RunID, RunAttempt: int(r.RunAttempt), Workflow: r.WorkflowName,
+				HeadBranch: r.HeadBranch, HeadSHA: r.HeadSHA, Conclusion: r.Conclusion, ArchivedAt: r.ArchivedAt,
+				ManifestKey: r.ManifestKey, Artifacts: []archive.ArtifactRecord{},
+			})
+			n++
+		}
+		if r.Status == catalog.StatusNone {
+			continue
+		}
+		a := archive.ArtifactRecord{ID: r.ArtifactID, Name: r.ArtifactName, Status: r.Status, Key: r.Key, Size: r.Size,
+			SHA256: r.SHA256, DeletedFromGitHub: r.DeletedFromGitHub}
+		if r.Attestations > 0 || len(r.PredicateTypes) > 0 {
+			a.Attestations = &archive.AttestationRecord{Count: int(r.Attestations), PredicateTypes: r.PredicateTypes}
+		}
+		runs[n-1].Artifacts = append(runs[n-1].Artifacts, a)
 	}
-	st, closeStore, err := c.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeStore()
+	return runs
+}
+
+// scanManifests is ls without the catalogue: it reads every manifest of
+// the scope (one GET each) and applies the filters to them.
+func (o *lsOptions) scanManifests(ctx context.Context, c *cli, st archive.Store, sc scope, since time.Time) (runs []lsRun, unreadable int, err error) {
 	entries, err := loadManifests(ctx, st, sc)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-
-	var runs []lsRun
-	unreadable := 0
+	name := o.query.name
 	for _, e := range entries {
 		if e.Err != nil {
 			unreadable++
@@ -92,7 +145,7 @@ func (o *lsOptions) run(ctx context.Context, c *cli, args []string) error {
 			continue
 		}
 		m := e.Manifest
-		if m.ArchivedAt.Before(since) || !o.matchRun(m) {
+		if runCreatedAt(m).Before(since) || !o.matchRun(m) {
 			continue
 		}
 		r := lsRun{
@@ -102,31 +155,36 @@ func (o *lsOptions) run(ctx context.Context, c *cli, args []string) error {
 			Artifacts: []archive.ArtifactRecord{},
 		}
 		for _, a := range m.Artifacts {
-			if o.name == "" || globMatch(o.name, a.Name) {
+			if name == "" || globMatch(name, a.Name) {
 				r.Artifacts = append(r.Artifacts, a)
 			}
 		}
-		if o.name != "" && len(r.Artifacts) == 0 {
+		if name != "" && len(r.Artifacts) == 0 {
 			continue
 		}
 		runs = append(runs, r)
 	}
+	return runs, unreadable, nil
+}
 
+// runCreatedAt is when the run was created, or when it was archived for a
+// manifest without the run's creation time.
+func runCreatedAt(m *archive.Manifest) time.Time {
+	if m.WorkflowRun.CreatedAt.IsZero() {
+		return m.ArchivedAt
+	}
+	return m.WorkflowRun.CreatedAt
+}
+
+// print writes the runs as JSON or as a table.
+func (o *lsOptions) print(c *cli, runs []lsRun) error {
 	if o.json {
 		if runs == nil {
 			runs = []lsRun{}
 		}
-		if err := writeJSON(c.stdout, runs); err != nil {
-			return err
-		}
-	} else if err := o.table(c, runs); err != nil {
-		return err
+		return writeJSON(c.stdout, runs)
 	}
-	if unreadable > 0 {
-		fmt.Fprintf(c.stderr, "archivectl ls: %s could not be read\n", plural(unreadable, "manifest"))
-		return errReported
-	}
-	return nil
+	return o.table(c, runs)
 }
 
 func (o *lsOptions) table(c *cli, runs []lsRun) error {
@@ -168,13 +226,14 @@ func (o *lsOptions) table(c *cli, runs []lsRun) error {
 
 // matchRun applies --branch and --workflow.
 func (o *lsOptions) matchRun(m *archive.Manifest) bool {
-	if o.branch != "" && !globMatch(o.branch, m.WorkflowRun.HeadBranch) {
+	branch, workflow := o.query.branch, o.query.workflow
+	if branch != "" && !globMatch(branch, m.WorkflowRun.HeadBranch) {
 		return false
 	}
-	if o.workflow != "" {
+	if workflow != "" {
 		w := m.WorkflowRun
-		return globMatch(o.workflow, workflowName(m)) || globMatch(o.workflow, w.Name) ||
-			(w.Path != "" && (globMatch(o.workflow, w.Path) || globMatch(o.workflow, path.Base(w.Path))))
+		return globMatch(workflow, workflowName(m)) || globMatch(workflow, w.Name) ||
+			(w.Path != "" && (globMatch(workflow, w.Path) || globMatch(workflow, path.Base(w.Path))))
 	}
 	return true
 }
