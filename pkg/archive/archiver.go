@@ -64,6 +64,18 @@ type Config struct {
 	// transfer of an artifact before the artifact counts as failed for this
 	// delivery (default 2 h).
 	MaxLeaseWait time.Duration
+	// Attestations looks up the attestations (Sigstore bundles) of every
+	// archived artifact with a digest and stores them next to it (see
+	// Layout.AttestationsKey), when the GitHub client implements
+	// [AttestationLister] (ARCHIVER_ATTESTATIONS, default false; GitHub
+	// Enterprise Server has no attestations). A failed lookup never fails
+	// the artifact: it is recorded in the manifest and retried by a later
+	// delivery.
+	Attestations bool
+	// TrustedRoots, when set with Attestations, gives the Sigstore trusted
+	// roots, stored once per UTC day at TrustedRootKey so that bundles can
+	// be verified offline later. Default nil: no snapshots.
+	TrustedRoots TrustedRootSource
 	// Holder names this worker in leases (default host/pid/random).
 	Holder  string
 	Logger  *slog.Logger
@@ -79,6 +91,7 @@ type Archiver struct {
 	m      *Metrics
 	slots  chan struct{}
 	leases *leases
+	trust  trustSnapshot // attestations.go
 }
 
 // New returns an Archiver; cfg.Store, cfg.GitHub and cfg.Downloader are
@@ -128,7 +141,8 @@ type RunResult struct {
 	// other workers recorded), or nil when none was written.
 	Manifest *Manifest
 	// AlreadyComplete: a complete manifest existed and GitHub lists no
-	// artifact it lacks; nothing was done.
+	// artifact it lacks (nor, with attestations on, does an archived
+	// artifact lack its attestation lookup); nothing was done.
 	AlreadyComplete bool
 }
 
@@ -160,7 +174,7 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *runevent.RunCompleted, fi
 	if err != nil {
 		return RunResult{}, err
 	}
-	if j.prev != nil && j.prev.Done(a.cfg.DeleteFromGitHub) && len(missingFrom(j.prev.Artifacts, remote)) == 0 {
+	if j.prev != nil && j.prev.Done(a.cfg.DeleteFromGitHub) && len(missingFrom(j.prev.Artifacts, remote)) == 0 && !a.attestationsDue(j) {
 		a.m.runs.WithLabelValues("already_complete").Inc()
 		j.log.Info("run already archived", "key", j.manifestKey())
 		return RunResult{Manifest: j.prev, AlreadyComplete: true}, nil
@@ -170,6 +184,9 @@ func (a *Archiver) ArchiveRun(ctx context.Context, ev *runevent.RunCompleted, fi
 	}
 	records, err := a.archiveListed(ctx, j, remote)
 	if err != nil {
+		return RunResult{}, err
+	}
+	if err := a.attestAll(ctx, j, records); err != nil {
 		return RunResult{}, err
 	}
 	m, err := a.commitManifest(ctx, j.l, j.manifest(records, a.cfg.Now()))

@@ -161,8 +161,9 @@ func (m *Manifest) failed() int {
 // manifest: stored (what the store holds now, written by any worker) and
 // ours (this delivery's view). Every artifact of either is kept; for an
 // artifact in both, the more settled record wins (archived over expired over
-// failed), deletion at GitHub is kept once recorded by either, and a failed
-// record keeps the highest try count. Run fields come from ours; Complete
+// failed), deletion at GitHub is kept once recorded by either, a failed
+// record keeps the highest try count, and the attestation lookup kept is
+// one without error, then the later one. Run fields come from ours; Complete
 // is true when no artifact is failed. Artifacts are ordered by id.
 func MergeManifests(stored, ours *Manifest) *Manifest {
 	out := *ours
@@ -211,7 +212,28 @@ func mergeRecord(stored, ours ArtifactRecord) ArtifactRecord {
 	if out.Status == StatusFailed {
 		out.Tries = max(stored.Tries, ours.Tries)
 	}
+	out.Attestations = mergeAttestations(stored.Attestations, ours.Attestations)
 	return out
+}
+
+// mergeAttestations picks one of two attestation lookups of an artifact:
+// one without Error over one with, then the later CheckedAt (ours on a
+// tie); nil only when both are.
+func mergeAttestations(stored, ours *AttestationRecord) *AttestationRecord {
+	switch {
+	case stored == nil:
+		return ours
+	case ours == nil:
+		return stored
+	case (stored.Error == "") != (ours.Error == ""):
+		if stored.Error == "" {
+			return stored
+		}
+		return ours
+	case stored.CheckedAt.After(ours.CheckedAt):
+		return stored
+	}
+	return ours
 }
 
 // SHA256Sums renders the archived artifacts in `sha256sum -c` format, with

@@ -16,6 +16,9 @@ type Metrics struct {
 	deletes    *prometheus.CounterVec
 	runs       *prometheus.CounterVec
 
+	attestations *prometheus.CounterVec
+	trustedRoots *prometheus.CounterVec
+
 	manifestConflicts prometheus.Counter
 	leaseWaits        prometheus.Counter
 	leasesLost        prometheus.Counter
@@ -66,6 +69,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "archiver_runs_total",
 			Help: "Run attempts processed, by outcome (complete, already_complete, incomplete, waiting, late_artifacts).",
 		}, []string{"outcome"}),
+		attestations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archiver_attestation_lookups_total",
+			Help: "Attestation lookups of archived artifacts, by outcome (found, none, failed: recorded in the manifest and retried by a later delivery).",
+		}, []string{"outcome"}),
+		trustedRoots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archiver_trusted_root_snapshots_total",
+			Help: "Daily trusted root snapshot checks, by outcome (written, exists, failed).",
+		}, []string{"outcome"}),
 		manifestConflicts: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "archiver_manifest_conflicts_total",
 			Help: "Conditional manifest writes that lost to another worker's write and were merged again.",
@@ -80,6 +91,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.artifacts, m.failures, m.bytes, m.downloaded, m.resumes, m.inFlight,
-		m.duration, m.throughput, m.deletes, m.runs, m.manifestConflicts, m.leaseWaits, m.leasesLost)
+		m.duration, m.throughput, m.deletes, m.runs, m.attestations, m.trustedRoots, m.manifestConflicts, m.leaseWaits, m.leasesLost)
 	return m
 }

@@ -43,8 +43,15 @@ type Config struct {
 	// LowWater is the remaining rate-limit budget below which requests are
 	// paced until the reset (default 200).
 	LowWater int
-	Logger   *slog.Logger
-	Metrics  *Metrics
+	// Bundles fetches attestation bundle_urls, without credentials
+	// (default: a [Downloader] with its defaults: https to public hosts
+	// only; simulators need AllowHTTP).
+	Bundles *Downloader
+	// MaxBundleSize caps an attestation bundle's decoded size (default
+	// [DefaultMaxBundleSize], 32 MiB).
+	MaxBundleSize int64
+	Logger        *slog.Logger
+	Metrics       *Metrics
 }
 
 // Clients hands out a [Client] per installation, caching each so that its
@@ -77,6 +84,12 @@ func New(cfg Config) (*Clients, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Bundles == nil {
+		cfg.Bundles = NewDownloader(DownloaderConfig{})
+	}
+	if cfg.MaxBundleSize <= 0 {
+		cfg.MaxBundleSize = DefaultMaxBundleSize
 	}
 	c := &Clients{cfg: cfg, byID: map[int64]*Client{}}
 	if cfg.Token == "" {
@@ -163,6 +176,9 @@ type Client struct {
 
 	budget   budget
 	lowWater int
+
+	bundles   *Downloader // attestation bundle_urls (attestations.go)
+	maxBundle int64
 }
 
 var _ archive.GitHub = (*Client)(nil)
@@ -210,7 +226,7 @@ func newClient(cfg Config, installationID int64, rt http.RoundTripper) (*Client,
 	return &Client{
 		gh: gh, noRedirect: noRedirect, installationID: installationID,
 		log: cfg.Logger, metrics: cfg.Metrics, interval: cfg.MutationInterval,
-		lowWater: cfg.LowWater,
+		lowWater: cfg.LowWater, bundles: cfg.Bundles, maxBundle: cfg.MaxBundleSize,
 	}, nil
 }
 
