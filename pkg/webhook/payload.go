@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -56,6 +57,12 @@ type (
 		CreatedAt  time.Time `json:"created_at"`
 		UpdatedAt  time.Time `json:"updated_at"`
 		HTMLURL    string    `json:"html_url"`
+		// PullRequests are the run's pull requests; only their numbers
+		// are kept.
+		PullRequests []wirePullRequest `json:"pull_requests"`
+	}
+	wirePullRequest struct {
+		Number int64 `json:"number"`
 	}
 )
 
@@ -125,6 +132,9 @@ func (w *wirePayload) workflowRun() WorkflowRun {
 			HeadBranch: r.HeadBranch, HeadSHA: r.HeadSHA,
 			Conclusion: r.Conclusion, Status: r.Status,
 			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, HTMLURL: r.HTMLURL,
+		}
+		for _, pr := range r.PullRequests {
+			e.WorkflowRun.PullRequests = append(e.WorkflowRun.PullRequests, pr.Number)
 		}
 		if e.WorkflowRun.RunAttempt == 0 {
 			e.WorkflowRun.RunAttempt = 1
@@ -258,6 +268,17 @@ func (d *wireRun) member(s *jsonScanner, k []byte) error {
 		return s.time("workflow_run.updated_at", &d.UpdatedAt)
 	case "html_url":
 		return s.string("workflow_run.html_url", &d.HTMLURL)
+	case "pull_requests":
+		// A short array of small objects: decoded by encoding/json itself,
+		// into the same slice, so its semantics (null, duplicates) hold.
+		raw, err := s.value()
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &d.PullRequests); err != nil {
+			return fmt.Errorf("workflow_run.pull_requests: %w", err)
+		}
+		return nil
 	}
 	return s.skip()
 }

@@ -55,6 +55,21 @@ func TestParseWorkflowRunSample(t *testing.T) {
 	}
 }
 
+func TestParseWorkflowRunPullRequests(t *testing.T) {
+	t.Parallel()
+	got, err := ParseWorkflowRun(sample(t, "workflow_run.completed.with-pull-requests.payload.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prs := got.Event.WorkflowRun.PullRequests; !reflect.DeepEqual(prs, []int64{2}) {
+		t.Errorf("pull requests %v, want [2]", prs)
+	}
+	got, err = ParseWorkflowRun(sample(t, "workflow_run.completed.payload.json"))
+	if err != nil || got.Event.WorkflowRun.PullRequests != nil {
+		t.Errorf("a run without pull requests: %v, %v", got.Event.WorkflowRun.PullRequests, err)
+	}
+}
+
 func TestParseWorkflowRunRendered(t *testing.T) {
 	t.Parallel()
 	created := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
@@ -144,6 +159,20 @@ func TestParseWorkflowRunCases(t *testing.T) {
 					t.Errorf("installation %d", r.Event.InstallationID)
 				}
 			}},
+		{name: "pull request numbers", body: `{"workflow_run":{"pull_requests":[{"number":2,"head":{"ref":"x"}},{"url":"u","number":7}]}}`,
+			check: func(t *testing.T, r WorkflowRun) {
+				if got := r.Event.WorkflowRun.PullRequests; !reflect.DeepEqual(got, []int64{2, 7}) {
+					t.Errorf("pull requests %v, want [2 7]", got)
+				}
+			}},
+		{name: "pull requests empty or null", body: `{"workflow_run":{"pull_requests":[{"number":3}],"pull_requests":null}}`,
+			check: func(t *testing.T, r WorkflowRun) {
+				if got := r.Event.WorkflowRun.PullRequests; got != nil {
+					t.Errorf("pull requests %v, want none", got)
+				}
+			}},
+		{name: "pull request number as string", body: `{"workflow_run":{"pull_requests":[{"number":"2"}]}}`, wantErr: true},
+		{name: "pull requests as object", body: `{"workflow_run":{"pull_requests":{}}}`, wantErr: true},
 		{name: "deep nesting within limit", body: `{"sender":` + strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}`},
 		{name: "nesting beyond encoding/json's limit", body: `{"sender":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`, wantErr: true},
 	}
