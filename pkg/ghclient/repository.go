@@ -97,6 +97,10 @@ func (c *Client) GetRun(ctx context.Context, owner, repo string, runID int64) (R
 		}
 		return Run{}, classify(what, resp, err)
 	}
+	var prs []int64
+	for _, pr := range r.PullRequests {
+		prs = append(prs, int64(pr.GetNumber()))
+	}
 	return Run{
 		Repository: toRepository(r.GetRepository()),
 		WorkflowRun: runevent.WorkflowRun{
@@ -113,6 +117,8 @@ func (c *Client) GetRun(ctx context.Context, owner, repo string, runID int64) (R
 			CreatedAt:  r.GetCreatedAt().Time,
 			UpdatedAt:  r.GetUpdatedAt().Time,
 			HTMLURL:    r.GetHTMLURL(),
+			// PullRequests are the pull requests GitHub lists for the run.
+			PullRequests: prs,
 		},
 	}, nil
 }

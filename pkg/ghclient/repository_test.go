@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -128,7 +129,7 @@ func TestGetRun(t *testing.T) {
 	sim.AddRepo(0, "octo", "other")
 	created := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	run := sim.AddRun("octo", "hello", ghsim.RunSpec{Attempt: 3, Name: "Release", Path: ".github/workflows/release.yml",
-		Event: "workflow_dispatch", HeadBranch: "release/1.x", Conclusion: "failure", CreatedAt: created})
+		Event: "workflow_dispatch", HeadBranch: "release/1.x", Conclusion: "failure", CreatedAt: created, PullRequests: []int64{17, 4}})
 
 	got, err := gh.GetRun(t.Context(), "octo", "hello", run.ID)
 	if err != nil {
@@ -139,6 +140,9 @@ func TestGetRun(t *testing.T) {
 		r.HeadBranch != w.HeadBranch || r.HeadSHA != w.HeadSHA || r.Conclusion != "failure" || r.Status != "completed" ||
 		!r.CreatedAt.Equal(created) || r.WorkflowID == 0 || r.HTMLURL == "" {
 		t.Errorf("run %+v, want %+v", r, w)
+	}
+	if !slices.Equal(r.PullRequests, []int64{17, 4}) {
+		t.Errorf("pull requests %v, want [17 4]", r.PullRequests)
 	}
 	if got.Repository.ID != repo.ID || got.Repository.Owner != "octo" || got.Repository.Name != "hello" ||
 		got.Repository.FullName != "octo/hello" || !got.Repository.Private {

@@ -77,7 +77,7 @@ func TestParseWorkflowRunRendered(t *testing.T) {
 		InstallationID: 4242, RepoID: 77, Owner: "acme", Repo: "rocket.engine", Private: true,
 		RunID: 9_000_000_001, RunAttempt: 3, WorkflowName: "release", WorkflowPath: ".github/workflows/release.yml",
 		Event: "push", HeadBranch: "main", HeadSHA: "abc123", Conclusion: "failure",
-		CreatedAt: created, UpdatedAt: created.Add(time.Minute),
+		CreatedAt: created, UpdatedAt: created.Add(time.Minute), PullRequests: []int64{31, 5},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +97,9 @@ func TestParseWorkflowRunRendered(t *testing.T) {
 		!r.CreatedAt.Equal(created) || !r.UpdatedAt.Equal(created.Add(time.Minute)) ||
 		r.HTMLURL != "https://github.com/acme/rocket.engine/actions/runs/9000000001" {
 		t.Errorf("workflow_run fields: %+v", r)
+	}
+	if !reflect.DeepEqual(r.PullRequests, []int64{31, 5}) {
+		t.Errorf("pull requests %v, want [31 5]", r.PullRequests)
 	}
 	if e.WorkflowName != "release" || got.Action != "completed" {
 		t.Errorf("workflow name %q action %q", e.WorkflowName, got.Action)

@@ -43,6 +43,9 @@ type RunPayload struct {
 	Conclusion     string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+	// PullRequests are the run's pull request numbers; nil keeps the
+	// sample's (none).
+	PullRequests []int64
 	// APIURL replaces "https://api.github.com/" at the start of every URL in
 	// the payload (for example a simulator's Server.URL()); "" keeps it.
 	APIURL string
@@ -105,6 +108,9 @@ func WorkflowRunPayload(p RunPayload) ([]byte, error) {
 	set(run, "conclusion", p.Conclusion, p.Conclusion != "")
 	set(run, "created_at", p.CreatedAt.UTC().Format(time.RFC3339), !p.CreatedAt.IsZero())
 	set(run, "updated_at", p.UpdatedAt.UTC().Format(time.RFC3339), !p.UpdatedAt.IsZero())
+	if p.PullRequests != nil {
+		run["pull_requests"] = pullRequestsJSON(githubAPIURL+"repos/"+repo["full_name"].(string), p.PullRequests)
+	}
 	if p.Action != "" && p.Action != "completed" {
 		run["status"], run["conclusion"] = strings.TrimSuffix(p.Action, "ed")+"ed", nil
 	}

@@ -38,6 +38,9 @@ type RunSpec struct {
 	Conclusion string    `json:"conclusion,omitzero"`  // default "success" when completed
 	CreatedAt  time.Time `json:"created_at,omitzero"`  // default the server clock's now
 	UpdatedAt  time.Time `json:"updated_at,omitzero"`  // default CreatedAt
+	// PullRequests are the numbers of the run's pull requests (default
+	// none), rendered in the run's "pull_requests".
+	PullRequests []int64 `json:"pull_requests,omitzero"`
 }
 
 // Run is a workflow run known to the simulator; its id is RunSpec.ID.
@@ -195,6 +198,7 @@ func (s *Server) AttemptPayload(owner, repo string, runID int64, attempt int, in
 			Conclusion:     run.Conclusion,
 			CreatedAt:      run.CreatedAt,
 			UpdatedAt:      run.UpdatedAt,
+			PullRequests:   run.PullRequests,
 			APIURL:         s.apiURL,
 		}
 	}
@@ -258,5 +262,16 @@ func (s *Server) runJSON(run *Run, r *Repo) map[string]any {
 		"run_started_at":  run.CreatedAt.UTC().Format(time.RFC3339),
 		"repository":      repo,
 		"head_repository": repo,
+		"pull_requests":   pullRequestsJSON(repoURL, run.PullRequests),
 	}
+}
+
+// pullRequestsJSON renders a run's "pull_requests" (the fields GitHub
+// gives there, minus head and base).
+func pullRequestsJSON(repoURL string, numbers []int64) []map[string]any {
+	prs := []map[string]any{}
+	for _, n := range numbers {
+		prs = append(prs, map[string]any{"id": int64(splitmix64(uint64(n)) >> 34), "number": n, "url": fmt.Sprintf("%s/pulls/%d", repoURL, n)})
+	}
+	return prs
 }
