@@ -223,7 +223,6 @@ func TestFind(t *testing.T) {
 		l := archive.Layout{Owner: "octo-org", Repo: "app", RunID: 1001}
 		b := e.Read(t, l.ManifestKey(1))
 		e.Delete(t, l.ManifestKey(1))
-		t.Cleanup(func() { putObject(t, e.s3Env, l.ManifestKey(1), b) })
 		runs = decode[[]lsRun](t, run(t, ev, "ls", "octo-org/app", "--json").want(t, 0).stdout)
 		if len(runs) != 2 {
 			t.Fatalf("ls from the catalogue lists %d runs, want 2", len(runs))
@@ -232,6 +231,7 @@ func TestFind(t *testing.T) {
 		if len(runs) != 1 || runs[0].RunID != 1002 || runs[0].Artifacts[1].SizeInBytes != 0 || runs[0].Artifacts[0].SizeInBytes != 5000 {
 			t.Fatalf("ls --from-manifests: %+v, want run 1002 with the manifest's records", runs)
 		}
+		putObject(t, e.s3Env, l.ManifestKey(1), b)
 	})
 
 	t.Run("fallback without a catalogue", func(t *testing.T) {
