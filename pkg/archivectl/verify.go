@@ -22,7 +22,7 @@ import (
 
 var verifyCommand = &command{
 	name:     "verify",
-	synopsis: "[owner/repo] [--run ID] [--deep] [--json]",
+	synopsis: "[owner/repo] [--run ID] [--deep] [--attestations [--trusted-root FILE]] [--json]",
 	summary:  "audit the archive against its manifests (--deep: re-hash)",
 	help: `Audits every manifest of one repository (or of the whole destination):
 each archived artifact's object must exist with the size and ETag the
@@ -46,9 +46,23 @@ Object Lock with their retention mode, retain-until date and legal hold.
 --deep cannot read an archived object without a restored copy: each is a
 problem naming the "archivectl restore" command that asks for one.
 
+--attestations also verifies, offline with sigstore-go, every Sigstore
+bundle archived with an artifact (ARCHIVER_ATTESTATIONS on the worker)
+against the artifact's archived SHA-256, the run's repository and its
+workflow file, with the trusted-root snapshot the worker stored on the
+day of the lookup (_trust/trusted_root/<date>.jsonl, the newest at or
+before it, else the newest) or --trusted-root FILE (JSONL, as printed by
+"gh attestation trusted-root"). Each bundle that fails (subject digest
+mismatch, signer repository or workflow mismatch, signature) is a
+problem. A lookup that failed at archiving time is reported ("run a
+backfill"), not a problem; an artifact without attestations is "no
+attestations".
+
 Examples:
   archivectl verify octo-org/app
-  archivectl verify --deep --json > audit.json || alert "archive audit failed"`,
+  archivectl verify --deep --json > audit.json || alert "archive audit failed"
+  archivectl verify --attestations octo-org/app
+  archivectl verify --attestations --trusted-root trusted_root.jsonl --run 4242 octo-org/app`,
 	env: []envGroup{envDestination, envOutput},
 	flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		o := &verifyOptions{}
@@ -56,14 +70,18 @@ Examples:
 		fs.BoolVar(&o.deep, "deep", false, "re-download every object and compare SHA-256s; check SHA256SUMS against the manifest")
 		fs.IntVar(&o.jobs, "jobs", 4, "objects checked at once")
 		fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+		fs.BoolVar(&o.attestations, "attestations", false, "verify the archived attestations (Sigstore bundles) of each artifact")
+		fs.StringVar(&o.trustedRoot, "trusted-root", "", "verify attestations with the trusted roots of `FILE` (JSONL) instead of the archive's snapshots")
 		return o.run
 	},
 }
 
 type verifyOptions struct {
-	runID      int64
-	deep, json bool
-	jobs       int
+	runID        int64
+	deep, json   bool
+	jobs         int
+	attestations bool
+	trustedRoot  string
 }
 
 // objectID names an object and the manifest that records it (in JSON,
@@ -108,6 +126,8 @@ type verifyReport struct {
 	// Retention lists the objects under Object Lock retention or legal
 	// hold, sorted like Problems.
 	Retention []retention `json:"retention"`
+	// Attestations is set with --attestations.
+	Attestations *attestationReport `json:"attestations,omitempty"`
 }
 
 // retention is one object's Object Lock state.
@@ -142,16 +162,30 @@ func (o *verifyOptions) run(ctx context.Context, c *cli, args []string) error {
 	if o.jobs < 1 {
 		return usagef("--jobs %d: want at least 1", o.jobs)
 	}
+	if o.trustedRoot != "" && !o.attestations {
+		return usagef("--trusted-root needs --attestations")
+	}
 	st, closeStore, err := c.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
+	var att *attestationVerifier
+	if o.attestations {
+		if att, err = newAttestationVerifier(st, o.trustedRoot); err != nil {
+			return err
+		}
+	}
 	entries, err := loadManifests(ctx, st, sc)
 	if err != nil {
 		return err
 	}
 	rep := o.audit(ctx, c, st, entries)
+	if att != nil {
+		att.check(ctx, rep, readable(entries))
+		sortProblems(rep.Problems)
+		rep.OK = len(rep.Problems) == 0
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -252,14 +286,30 @@ func (o *verifyOptions) audit(ctx context.Context, c *cli, st archive.Store, ent
 	close(jobs)
 	wg.Wait()
 	prog.Done()
-	slices.SortFunc(rep.Problems, func(a, b problem) int {
-		return cmp.Or(strings.Compare(a.Repository, b.Repository), cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Attempt, b.Attempt), strings.Compare(a.Key, b.Key), strings.Compare(a.Problem, b.Problem))
-	})
+	sortProblems(rep.Problems)
 	slices.SortFunc(rep.Retention, func(a, b retention) int {
 		return cmp.Or(strings.Compare(a.Repository, b.Repository), cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Attempt, b.Attempt), strings.Compare(a.Key, b.Key))
 	})
 	rep.OK = len(rep.Problems) == 0
 	return rep
+}
+
+// sortProblems sorts by repository, run, attempt, key and problem.
+func sortProblems(ps []problem) {
+	slices.SortFunc(ps, func(a, b problem) int {
+		return cmp.Or(strings.Compare(a.Repository, b.Repository), cmp.Compare(a.RunID, b.RunID), cmp.Compare(a.Attempt, b.Attempt), strings.Compare(a.Key, b.Key), strings.Compare(a.Problem, b.Problem))
+	})
+}
+
+// readable is the entries whose manifest could be read.
+func readable(entries []entry) []*entry {
+	var out []*entry
+	for i := range entries {
+		if entries[i].Err == nil {
+			out = append(out, &entries[i])
+		}
+	}
+	return out
 }
 
 // addState counts an object's storage state (nil: the store has none, or
@@ -465,6 +515,9 @@ func (o *verifyOptions) print(c *cli, st archive.Store, rep *verifyReport) error
 		what += fmt.Sprintf("; %d in an archive storage class (%d to restore before they can be read)", rep.Archived, rep.NeedRestore)
 	}
 	if err := printRetention(c, rep.Retention); err != nil {
+		return err
+	}
+	if err := printAttestations(c, rep.Attestations); err != nil {
 		return err
 	}
 	if rep.OK {
