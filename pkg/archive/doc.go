@@ -11,16 +11,22 @@
 //     (transfer.go, lease.go);
 //  4. lists the run again and archives artifacts that appeared meanwhile
 //     (listing.go);
-//  5. commits the manifest with conditional writes that merge with what
+//  5. with attestations on ([Config.Attestations]), looks up the Sigstore
+//     bundles of each archived artifact with a digest, stores them as JSONL
+//     at [Layout.AttestationsKey] and records the lookup, or its error, in
+//     the artifact's record; a failed lookup never fails the artifact, and
+//     a later delivery retries it. A daily trusted root snapshot goes to
+//     [TrustedRootKey] (attestations.go);
+//  6. commits the manifest with conditional writes that merge with what
 //     other workers recorded (commit.go, manifest.go);
-//  6. with deletion on, deletes the verified artifacts at GitHub and
+//  7. with deletion on, deletes the verified artifacts at GitHub and
 //     records that (delete.go);
-//  7. turns what failed into one error that [Classify] maps to an outcome
+//  8. turns what failed into one error that [Classify] maps to an outcome
 //     (outcome.go, errors.go).
 //
 // # Seams
 //
-// The package defines the three interfaces it consumes and nothing else:
+// The package defines the interfaces it consumes and nothing else:
 //
 //   - [Store]: where the archive lives (package s3store for S3, package
 //     filestore for a local directory). Every shared write is conditional:
@@ -30,6 +36,9 @@
 //     ghclient).
 //   - [Downloader]: read the download URL from the blob host, without
 //     GitHub's credentials (package ghclient).
+//   - [AttestationLister] (optional, asserted on the [GitHub] client) and
+//     [TrustedRootSource]: attestation bundles (package ghclient) and the
+//     trusted roots that verify them (package attest).
 //
 // Keys come from [Layout]; the manifest's schema is [Manifest]. Waits are
 // in wait.go: every retry waits at least a second and every loop is
