@@ -10,12 +10,12 @@ NATS_SERVER_VERSION := v2.15.2
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 VERSITYGW_VERSION   := v1.8.0
 
-.PHONY: test tools lint unit images integration demo bench-webhook bench-transfer clean-images fresh-check
+.PHONY: test tools lint unit query-engines images integration demo bench-webhook bench-transfer clean-images fresh-check
 
 ## test: everything CI checks: tools, vet, unit + end-to-end tests with -race,
 ## container images (built FROM scratch, each image's -h run), and the
 ## integration suite.
-test: tools lint unit images integration
+test: tools lint unit query-engines images integration
 
 ## tools: the pinned test servers, cached under .cache/bin (git-ignored).
 tools: $(BIN)/nats-server $(BIN)/minio $(BIN)/versitygw
@@ -38,6 +38,12 @@ lint:
 
 unit:
 	go test -race -count=1 -timeout 30m ./...
+
+## query-engines: the catalogue read by a real engine (DuckDB through cgo),
+## in its own Go module (integration/duckdb) so that the main module never
+## links cgo or DuckDB's prebuilt library (docs/querying.md).
+query-engines:
+	cd integration/duckdb && CGO_ENABLED=1 go test -count=1 -timeout 10m ./...
 
 ## images: build every image with BASE=scratch (no registry here) and run its -h.
 images:
