@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/attest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
@@ -53,8 +54,17 @@ type ServiceConfig struct {
 	Heartbeat    time.Duration
 	LeaseTTL     time.Duration
 	StallTimeout time.Duration
-	LogLevel     slog.Level
-	LogFormat    string
+	// Attestations turns on the lookup and archiving of each archived
+	// artifact's attestations (ARCHIVER_ATTESTATIONS, default false; off
+	// on GitHub Enterprise Server, which has none); see
+	// archive.Config.Attestations.
+	Attestations bool
+	// TrustedRootSources is ARCHIVER_TRUSTED_ROOTS as given (default
+	// empty: Sigstore Public Good through TUF), for attest.NewSources: the
+	// trusted roots of the daily snapshot (archive.Config.TrustedRoots).
+	TrustedRootSources string
+	LogLevel           slog.Level
+	LogFormat          string
 }
 
 // Env is the worker's environment table: every variable it reads, with its
@@ -92,6 +102,13 @@ func (c *ServiceConfig) env() *service.Env {
 		"lifetime of an artifact's transfer lease, renewed every third of it. Other workers wait for a live lease instead of downloading the artifact again")
 	e.Duration(&c.StallTimeout, "ARCHIVER_STALL_TIMEOUT", ghclient.DefaultStallTimeout,
 		"a download that delivers no byte for this long is retried with backoff")
+	e.Bool(&c.Attestations, "ARCHIVER_ATTESTATIONS", false,
+		"look up each archived artifact's attestations (Sigstore bundles) and store them next to it, with a daily trusted root snapshot. "+
+			"Needs the App permission `attestations: read`; not on GitHub Enterprise Server. A failed lookup is recorded and retried, never fails the artifact")
+	e.String(&c.TrustedRootSources, "ARCHIVER_TRUSTED_ROOTS", "",
+		"comma-separated `https://`, `http://` or `file://` URLs of trusted_root.json (or JSONL) for the daily snapshot; "+
+			"add GitHub's own instance (`gh attestation trusted-root`) for private repositories").
+		DefaultText("Sigstore Public Good via TUF")
 	events.ConnEnv(&e, &c.NATS)
 	events.TopologyEnv(&e, &c.Topology)
 	events.ConsumerEnv(&e, &c.Topology)
@@ -129,6 +146,8 @@ func (c ServiceConfig) Validate() error {
 		return fmt.Errorf("ARCHIVER_PART_SIZE=%d: S3 parts are 5 MiB..5 GiB", c.PartSize)
 	case c.DeleteDryRun && !c.Delete:
 		return errors.New("ARCHIVER_DELETE_DRY_RUN=true needs ARCHIVER_DELETE_FROM_GITHUB=true")
+	case c.TrustedRootSources != "" && !c.Attestations:
+		return errors.New("ARCHIVER_TRUSTED_ROOTS needs ARCHIVER_ATTESTATIONS=true")
 	case c.ShutdownGrace <= 0:
 		return fmt.Errorf("ARCHIVER_SHUTDOWN_GRACE=%s: must be positive", c.ShutdownGrace)
 	case c.ShutdownGrace >= c.Topology.AckWait*10:
@@ -141,6 +160,11 @@ func (c ServiceConfig) Validate() error {
 		return fmt.Errorf("ARCHIVER_STALL_TIMEOUT=%s: want at least 1s", c.StallTimeout)
 	case service.CheckLogFormat(c.LogFormat) != nil:
 		return fmt.Errorf("ARCHIVER_LOG_FORMAT=%q: want json or text", c.LogFormat)
+	}
+	if c.Attestations {
+		if _, err := attest.NewSources(c.TrustedRootSources, nil); err != nil {
+			return fmt.Errorf("ARCHIVER_TRUSTED_ROOTS: %w", err)
+		}
 	}
 	return c.S3.Validate()
 }

@@ -48,8 +48,8 @@ func TestServiceConfigFromEnv(t *testing.T) {
 		check   func(*testing.T, worker.ServiceConfig)
 	}{
 		{"defaults", base, "", func(t *testing.T, c worker.ServiceConfig) {
-			if c.Delete || c.DeleteDryRun || c.AllowHTTP {
-				t.Error("deletion and http downloads must be off by default")
+			if c.Delete || c.DeleteDryRun || c.AllowHTTP || c.Attestations {
+				t.Error("deletion, http downloads and attestations must be off by default")
 			}
 			if c.Concurrency != 4 || c.RunSlots != 4 || c.MetricsAddr != ":9090" || c.GitHubAPIURL != "https://api.github.com/" {
 				t.Errorf("defaults %+v", c)
@@ -64,6 +64,19 @@ func TestServiceConfigFromEnv(t *testing.T) {
 		{"app key file missing", map[string]string{"ARCHIVER_DESTINATION": "file:///x", "GITHUB_APP_ID": "12", "GITHUB_APP_PRIVATE_KEY_FILE": "/nonexistent"}, "GITHUB_APP_PRIVATE_KEY_FILE", nil},
 		{"dry run needs delete", with("ARCHIVER_DELETE_DRY_RUN", "true"), "ARCHIVER_DELETE_FROM_GITHUB", nil},
 		{"bad bool", with("ARCHIVER_DELETE_FROM_GITHUB", "yes please"), "ARCHIVER_DELETE_FROM_GITHUB", nil},
+		{"attestations", with("ARCHIVER_ATTESTATIONS", "true", "ARCHIVER_TRUSTED_ROOTS", "https://example.com/root.json, file:///etc/roots.jsonl"), "", func(t *testing.T, c worker.ServiceConfig) {
+			if !c.Attestations || c.TrustedRootSources != "https://example.com/root.json, file:///etc/roots.jsonl" {
+				t.Errorf("attestations %v, trusted roots %q", c.Attestations, c.TrustedRootSources)
+			}
+		}},
+		{"attestations without trusted roots", with("ARCHIVER_ATTESTATIONS", "true"), "", func(t *testing.T, c worker.ServiceConfig) {
+			if !c.Attestations || c.TrustedRootSources != "" {
+				t.Errorf("attestations %v, trusted roots %q", c.Attestations, c.TrustedRootSources)
+			}
+		}},
+		{"bad attestations bool", with("ARCHIVER_ATTESTATIONS", "sure"), "ARCHIVER_ATTESTATIONS", nil},
+		{"trusted roots need attestations", with("ARCHIVER_TRUSTED_ROOTS", "https://example.com/root.json"), "ARCHIVER_ATTESTATIONS", nil},
+		{"bad trusted root source", with("ARCHIVER_ATTESTATIONS", "true", "ARCHIVER_TRUSTED_ROOTS", "ftp://example.com/root.json"), "ARCHIVER_TRUSTED_ROOTS", nil},
 		{"bad int", with("ARCHIVER_CONCURRENCY", "many"), "ARCHIVER_CONCURRENCY", nil},
 		{"bad log level", with("ARCHIVER_LOG_LEVEL", "loud"), "ARCHIVER_LOG_LEVEL", nil},
 		{"log format in any case", with("ARCHIVER_LOG_FORMAT", "Text"), "", func(t *testing.T, c worker.ServiceConfig) {
