@@ -10,7 +10,7 @@ NATS_SERVER_VERSION := v2.15.2
 MINIO_VERSION       := v0.0.0-20260212201848-7aac2a2c5b7c
 VERSITYGW_VERSION   := v1.8.0
 
-.PHONY: test tools lint unit query-engines images integration demo bench-webhook bench-transfer clean-images fresh-check
+.PHONY: test tools lint unit query-engines images integration demo bench-webhook bench-transfer bench-catalog clean-images fresh-check
 
 ## test: everything CI checks: tools, vet, unit + end-to-end tests with -race,
 ## container images (built FROM scratch, each image's -h run), and the
@@ -79,3 +79,9 @@ bench-webhook:
 
 bench-transfer:
 	go run ./bench/transfer
+
+## bench-catalog: find --sha and ls --since 30d on 100,000 generated run
+## attempts in MinIO, from the catalogue and from the manifest scan (issue 14;
+## about half an hour on 2 cores). BENCH_ARGS passes flags (-attempts N ...).
+bench-catalog: $(BIN)/minio
+	go run ./bench/catalog $(BENCH_ARGS)
