@@ -140,7 +140,7 @@ func (s *Service) Start(ctx context.Context) (err error) {
 	}); err != nil {
 		return fmt.Errorf("worker: provision: %w", err)
 	}
-	if s.w, err = New(js, arch, Config{Topology: cfg.Topology, Slots: cfg.RunSlots, Heartbeat: cfg.Heartbeat, Logger: s.log, Registerer: s.reg}); err != nil {
+	if s.w, err = New(js, arch, Config{Topology: cfg.Topology, Slots: cfg.RunSlots, Heartbeat: cfg.Heartbeat, Catalog: store, Logger: s.log, Registerer: s.reg}); err != nil {
 		return err
 	}
 	if err := s.w.Start(ctx); err != nil {

@@ -46,7 +46,11 @@ type Config struct {
 	// AckWait/4). Above AckWait, JetStream redelivers long jobs to another
 	// worker while they run; the archive is safe with that, but it wastes
 	// work.
-	Heartbeat  time.Duration
+	Heartbeat time.Duration
+	// Catalog is the archive's store, where the worker writes the query
+	// catalogue file of every manifest ArchiveRun commits (see
+	// catalog.Write). Nil: no catalogue is written.
+	Catalog    archive.Store
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -204,6 +208,9 @@ func (w *Worker) handle(msg jetstream.Msg) {
 	}()
 	start := time.Now()
 	res, err := w.arch.ArchiveRun(w.jobsCtx, ev, final)
+	if res.Manifest != nil {
+		w.writeCatalog(res.Manifest, log)
+	}
 	stopHB()
 	<-hbDone
 	log = log.With("elapsed", time.Since(start).Round(time.Millisecond))
@@ -337,9 +344,11 @@ func truncate(s string, n int) string {
 }
 
 type metrics struct {
-	jobs        *prometheus.CounterVec
-	deadLetters *prometheus.CounterVec
-	inFlight    prometheus.Gauge
+	jobs            *prometheus.CounterVec
+	deadLetters     *prometheus.CounterVec
+	inFlight        prometheus.Gauge
+	catalogWrites   prometheus.Counter
+	catalogFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -356,8 +365,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "archiver_jobs_in_flight",
 			Help: "Run events being processed by this worker.",
 		}),
+		catalogWrites: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archiver_catalog_writes_total",
+			Help: "Catalogue files written after a manifest was committed.",
+		}),
+		catalogFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archiver_catalog_write_failures_total",
+			Help: "Catalogue files that could not be written after a manifest was committed (archivectl catalog rebuild repairs them).",
+		}),
 	}
-	reg.MustRegister(m.jobs, m.deadLetters, m.inFlight)
+	reg.MustRegister(m.jobs, m.deadLetters, m.inFlight, m.catalogWrites, m.catalogFailures)
 	// Start every series at zero so that increase() sees the first event.
 	for _, o := range []string{"archived", "retry", "delayed", "dead_lettered", "handed_back"} {
 		m.jobs.WithLabelValues(o)

@@ -53,10 +53,18 @@ func setup(t *testing.T, topo events.Topology, mod func(*archive.Config)) *stack
 // startWorker runs a worker until the test ends (or its Stop is called).
 func (s *stack) startWorker(t *testing.T, arch worker.Archiver, reg prometheus.Registerer) *worker.Worker {
 	t.Helper()
+	return s.startWorkerConfig(t, arch, worker.Config{Registerer: reg})
+}
+
+// startWorkerConfig runs a worker with cfg (topology, slots, waits and
+// logger set here) until the test ends (or its Stop is called).
+func (s *stack) startWorkerConfig(t *testing.T, arch worker.Archiver, cfg worker.Config) *worker.Worker {
+	t.Helper()
 	if arch == nil {
 		arch = s.Arch
 	}
-	w, err := worker.New(s.js, arch, worker.Config{Topology: s.topo, Slots: 2, FetchWait: time.Second, MaxBackoff: 200 * time.Millisecond, Logger: archivetest.Logger(), Registerer: reg})
+	cfg.Topology, cfg.Slots, cfg.FetchWait, cfg.MaxBackoff, cfg.Logger = s.topo, 2, time.Second, 200*time.Millisecond, archivetest.Logger()
+	w, err := worker.New(s.js, arch, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
