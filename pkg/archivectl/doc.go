@@ -7,13 +7,15 @@
 //
 // # Commands
 //
-//	ls        table of archived runs and artifacts, read from the manifests
+//	ls        table of archived runs and artifacts, read from the catalogue (or the manifests)
+//	find      archived artifacts by commit, branch, workflow, name or pull request, from the catalogue
 //	get       download one artifact, verifying its SHA-256 while writing
 //	restore   ask S3 to restore archived (Glacier, Deep Archive) artifacts; --wait until readable
 //	verify    audit: every archived object exists with its size and ETag (--deep: re-hash)
 //	backfill  enqueue the runs of artifacts GitHub still has but the archive lacks
 //	redeliver ask GitHub to redeliver failed workflow_run webhook deliveries
 //	dlq       ls, show, replay and purge dead-lettered run events
+//	catalog   rebuild the query catalogue from the manifests; compact closed months into Parquet
 //
 // A command is one entry of the commands table (archivectl.go): a name, a
 // synopsis, the environment it reads and a run function.
