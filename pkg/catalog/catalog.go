@@ -12,6 +12,27 @@
 // replaces), and readers ([Find]) read both, preferring the newest view of
 // each attempt. The catalogue is derived data: [Rebuild] regenerates it
 // from the manifests.
+//
+// # Writing
+//
+// The worker calls [Write] after every manifest it commits; a failure is
+// counted (archiver_catalog_write_failures_total) and never fails the run.
+// Write reads the manifest as stored and puts the file conditionally, so
+// racing writers end at the newest manifest.
+//
+// # Reading
+//
+// [Find] lists only the owner/repo prefix it needs, skips months outside
+// the filter before reading anything, and reads the remaining files 32 at
+// a time, each whole into memory (fine for a CLI; Parquet files are
+// decoded from memory, skipping row groups whose head_sha statistics rule
+// out a SHA lookup). JSONL and Parquet files have the same column names
+// and types: times are UTC timestamps with microseconds, lists are lists.
+//
+// # Compacting
+//
+// [Compact] needs a store that can delete (pkg/s3store and pkg/filestore
+// can); [Partitions] and [ClosedMonths] find what to compact.
 package catalog
 
 import "time"

@@ -31,6 +31,16 @@ type remover interface {
 // small file and at most one Parquet file is left as is. The store must
 // be able to delete (pkg/s3store and pkg/filestore can).
 func Compact(ctx context.Context, st archive.Store, owner, repo, month string) (CompactResult, error) {
+	for try := 1; ; try++ {
+		res, err := compact(ctx, st, owner, repo, month)
+		if errors.Is(err, archive.ErrNotFound) && res.Key == "" && try < findTries {
+			continue // a listed file was compacted away meanwhile: list again
+		}
+		return res, err
+	}
+}
+
+func compact(ctx context.Context, st archive.Store, owner, repo, month string) (CompactResult, error) {
 	res := CompactResult{Partition: PartitionPrefix(owner, repo, month)}
 	rm, ok := st.(remover)
 	if !ok {
