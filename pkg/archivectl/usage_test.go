@@ -12,7 +12,7 @@ func TestUsage(t *testing.T) {
 	r := run(t, env{}).want(t, archivectl.ExitUsage)
 	mustContain(t, "no arguments", r.stderr, "Commands:")
 	r = run(t, env{}, "-h").want(t, archivectl.ExitOK)
-	mustContain(t, "archivectl -h", r.stdout, "ls", "get", "restore", "verify", "backfill", "redeliver", "dlq", "Exit codes",
+	mustContain(t, "archivectl -h", r.stdout, "ls", "find", "get", "restore", "verify", "backfill", "redeliver", "dlq", "catalog", "Exit codes",
 		"ARCHIVER_DESTINATION", "ARCHIVER_S3_FORCE_PATH_STYLE", "NATS_URL", "NATS_CREDS", "ARCHIVER_DLQ_STREAM", "GITHUB_API_URL", "GITHUB_TOKEN",
 		"GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY_FILE", "NO_COLOR", "TERM", "ARCHIVER_LOG_LEVEL (default warn)")
 	for _, e := range archivectl.Env() {
@@ -22,7 +22,10 @@ func TestUsage(t *testing.T) {
 		args []string
 		env  []string
 	}{
-		{[]string{"ls", "-h"}, []string{"ARCHIVER_DESTINATION", "-since", "-json", "-workflow"}},
+		{[]string{"ls", "-h"}, []string{"ARCHIVER_DESTINATION", "-since", "-json", "-workflow", "-from-manifests"}},
+		{[]string{"find", "-h"}, []string{"ARCHIVER_DESTINATION", "-sha S", "-pr N", "-until DATE", "-branch"}},
+		{[]string{"catalog", "-h"}, []string{"ARCHIVER_DESTINATION", "catalog rebuild", "catalog compact"}},
+		{[]string{"catalog", "rebuild", "-h"}, []string{"ARCHIVER_DESTINATION", "ARCHIVER_S3_STORAGE_CLASS"}},
 		{[]string{"get", "--help"}, []string{"ARCHIVER_DESTINATION", "-o FILE"}},
 		{[]string{"verify", "-h"}, []string{"ARCHIVER_DESTINATION", "-deep", "Object Lock"}},
 		{[]string{"restore", "-h"}, []string{"ARCHIVER_DESTINATION", "-days N", "-tier Bulk", "-attempt N", "-wait", "-interval D", "-timeout D", "DEEP_ARCHIVE"}},
