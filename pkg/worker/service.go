@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/attest"
 	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/ghclient"
@@ -89,12 +90,24 @@ func (s *Service) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("worker: destination: %w", err)
 	}
+	// Attestation bundles come from their own pre-signed blob host, not
+	// the artifacts' one, so ARCHIVER_DOWNLOAD_HOSTS does not apply; the
+	// downloader never sends the GitHub token.
 	gh, err := ghclient.New(ghclient.Config{
 		APIURL: cfg.GitHubAPIURL, Token: cfg.GitHubToken, AppID: cfg.AppID, PrivateKey: cfg.AppPrivateKey,
 		Logger: s.log, Metrics: ghclient.NewMetrics(s.reg),
+		Bundles: ghclient.NewDownloader(ghclient.DownloaderConfig{AllowHTTP: cfg.AllowHTTP, StallTimeout: cfg.StallTimeout}),
 	})
 	if err != nil {
 		return err
+	}
+	var roots archive.TrustedRootSource
+	if cfg.Attestations {
+		src, err := attest.NewSources(cfg.TrustedRootSources, nil)
+		if err != nil {
+			return fmt.Errorf("worker: trusted roots: %w", err)
+		}
+		roots = src
 	}
 	arch, err := archive.New(archive.Config{
 		Store:            store,
@@ -106,6 +119,8 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		EmptyListWait:    cfg.EmptyListWait,
 		DeleteFromGitHub: cfg.Delete,
 		DeleteDryRun:     cfg.DeleteDryRun,
+		Attestations:     cfg.Attestations,
+		TrustedRoots:     roots,
 		Logger:           s.log,
 		Metrics:          archive.NewMetrics(s.reg),
 	})
@@ -147,7 +162,7 @@ func (s *Service) Start(ctx context.Context) (err error) {
 		return err
 	}
 	s.log.Info("worker running", "destination", store.Location(""), "concurrency", cfg.Concurrency,
-		"run_slots", cfg.RunSlots, "delete_from_github", cfg.Delete, "delete_dry_run", cfg.DeleteDryRun, "metrics_addr", s.ops.Addr())
+		"run_slots", cfg.RunSlots, "delete_from_github", cfg.Delete, "delete_dry_run", cfg.DeleteDryRun, "attestations", cfg.Attestations, "metrics_addr", s.ops.Addr())
 	return nil
 }
 

@@ -70,7 +70,8 @@ func New(t *testing.T, mod func(*archive.Config)) *Env {
 		t.Fatal(err)
 	}
 	e.AppKey = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	e.Clients, err = ghclient.New(ghclient.Config{APIURL: sim.URL(), AppID: AppID, PrivateKey: e.AppKey, MutationInterval: time.Second})
+	e.Clients, err = ghclient.New(ghclient.Config{APIURL: sim.URL(), AppID: AppID, PrivateKey: e.AppKey, MutationInterval: time.Second,
+		Bundles: ghclient.NewDownloader(ghclient.DownloaderConfig{AllowHTTP: true})})
 	if err != nil {
 		t.Fatal(err)
 	}
