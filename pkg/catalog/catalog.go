@@ -1,17 +1,24 @@
 // Package catalog keeps the archive's query catalogue: one row per artifact
 // per run attempt, derived from the manifests, laid out in Hive-style
-// partitions that query engines (DuckDB, Athena, Trino) prune on:
+// partitions that query engines (DuckDB, Athena, Trino) prune on. Each
+// file format has its own tree, with the same partition folders under
+// each:
 //
 //	_catalog/v1/owner=<owner>/repo=<repo>/month=<YYYY-MM>/<run_id>-<attempt>.jsonl
-//	_catalog/v1/owner=<owner>/repo=<repo>/month=<YYYY-MM>/compacted-<id>.parquet
+//	_catalog/v1-parquet/owner=<owner>/repo=<repo>/month=<YYYY-MM>/compacted-<id>.parquet
+//
+// Engines such as Athena and Trino read every file under a table's
+// location, so a JSON table at [Prefix] and a Parquet table at
+// [ParquetPrefix] each see one format ("_catalog/v1/" as an S3 prefix
+// does not hold "_catalog/v1-parquet/").
 //
 // Keys are relative to the destination's prefix. The month is the run's
 // created_at month in UTC. One small JSONL file per run attempt is the
 // record, written right after the manifest; [Compact] merges a month's
 // small files into one Parquet file (write it, then remove what it
-// replaces), and readers ([Find]) read both, preferring the newest view of
-// each attempt. The catalogue is derived data: [Rebuild] regenerates it
-// from the manifests.
+// replaces), and readers ([Find]) read both trees, preferring the newest
+// view of each attempt. The catalogue is derived data: [Rebuild]
+// regenerates the JSONL files from the manifests.
 //
 // # Writing
 //
@@ -22,7 +29,8 @@
 //
 // # Reading
 //
-// [Find] lists only the owner/repo prefix it needs, skips months outside
+// [Find] lists only the owner/repo prefix it needs (in both trees, at
+// the same time), skips months outside
 // the filter before reading anything, and reads the remaining files 32 at
 // a time, each whole into memory (fine for a CLI; Parquet files are
 // decoded from memory, skipping row groups whose head_sha statistics rule
@@ -37,9 +45,13 @@ package catalog
 
 import "time"
 
-// Prefix is the root of the catalogue, relative to the destination. No
-// archive key starts with "_" (owners are GitHub logins).
+// Prefix is the root of the catalogue's JSONL files, relative to the
+// destination. No archive key starts with "_" (owners are GitHub logins).
 const Prefix = "_catalog/v1/"
+
+// ParquetPrefix is the root of the compacted Parquet files, relative to
+// the destination, with the same partition folders as [Prefix].
+const ParquetPrefix = "_catalog/v1-parquet/"
 
 // StatusNone is the status of the single row written for a run attempt that
 // has no artifacts, so that the attempt is still listed.
@@ -103,14 +115,15 @@ type Filter struct {
 
 // CompactResult is what Compact did to one month partition.
 type CompactResult struct {
-	Partition string // "_catalog/v1/owner=o/repo=r/month=YYYY-MM/"
-	Key       string // the Parquet file written ("" when nothing to do)
+	Partition string // JSONL folder: "_catalog/v1/owner=o/repo=r/month=YYYY-MM/"
+	Key       string // Parquet file written, under ParquetPrefix ("" when nothing to do)
 	Rows      int
 	Merged    int // files replaced (small files and older Parquet files)
 	Kept      int // small files changed while compacting, kept
 }
 
-// Partition is one owner/repo/month partition of the catalogue.
+// Partition is one owner/repo/month partition of the catalogue: its
+// JSONL files (under [Prefix]) and Parquet files (under [ParquetPrefix]).
 type Partition struct {
 	Owner, Repo, Month string
 	SmallFiles         int

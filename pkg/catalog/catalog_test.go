@@ -98,6 +98,16 @@ func TestAttemptKey(t *testing.T) {
 			t.Errorf("AttemptKey(%q, %q, %q, %d, %d) = %q, want %q", tc.owner, tc.repo, tc.month, tc.run, tc.attempt, got, tc.want)
 		}
 	}
+	// The Parquet tree has the same partition folders, outside Prefix.
+	if got, want := catalog.ParquetPartitionPrefix("a/b", "..", "2024-01"), "_catalog/v1-parquet/owner=a_b/repo=__/month=2024-01/"; got != want {
+		t.Errorf("ParquetPartitionPrefix = %q, want %q", got, want)
+	}
+	if got := catalog.PartitionPrefix("a/b", "..", "2024-01"); got != "_catalog/v1/owner=a_b/repo=__/month=2024-01/" {
+		t.Errorf("PartitionPrefix = %q", got)
+	}
+	if strings.HasPrefix(catalog.ParquetPrefix, catalog.Prefix) || strings.HasPrefix(catalog.Prefix, catalog.ParquetPrefix) {
+		t.Errorf("Prefix %q and ParquetPrefix %q nest", catalog.Prefix, catalog.ParquetPrefix)
+	}
 	if got := catalog.Month(t0); got != "2025-03" {
 		t.Errorf("Month = %q", got)
 	}

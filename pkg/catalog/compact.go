@@ -24,8 +24,9 @@ type remover interface {
 // replaced, each only if unchanged since it was read. Readers see every
 // row at every moment (perhaps twice, which Find resolves).
 //
-// The new file is "compacted-<UTC time>-<random>.parquet", created only
-// if absent. A small file rewritten while compacting (a later delivery of
+// The new file is "compacted-<UTC time>-<random>.parquet" in the
+// partition's folder under [ParquetPrefix] (CompactResult.Key), created
+// only if absent; CompactResult.Partition is the JSONL folder. A small file rewritten while compacting (a later delivery of
 // its attempt) has a new ETag and is kept (CompactResult.Kept): it is the
 // newer view, and the next compaction merges it. A partition with no
 // small file and at most one Parquet file is left as is. The store must
@@ -80,7 +81,7 @@ func compact(ctx context.Context, st archive.Store, owner, repo, month string) (
 	if err != nil {
 		return res, err
 	}
-	key := res.Partition + "compacted-" + time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + strings.ToLower(rand.Text()[:10]) + parquetExt
+	key := ParquetPartitionPrefix(owner, repo, month) + "compacted-" + time.Now().UTC().Format("20060102T150405.000000000Z") + "-" + strings.ToLower(rand.Text()[:10]) + parquetExt
 	opts := archive.PutOptions{Kind: archive.KindRecord, ContentType: ContentTypeParquet, IfAbsent: true}
 	if _, err := st.Put(ctx, key, bytes.NewReader(body), int64(len(body)), opts); err != nil {
 		return res, fmt.Errorf("catalog: compact %s: write %s: %w", res.Partition, key, err)
@@ -118,8 +119,8 @@ func removeIfUnchanged(ctx context.Context, st archive.Store, rm remover, f file
 	return false, nil
 }
 
-// Partitions lists the partitions under the filter's owner/repo (all when
-// empty), sorted by owner, repo and month, with their file counts.
+// Partitions lists the partitions under owner/repo (all when empty) in
+// both trees, sorted by owner, repo and month, with their file counts.
 func Partitions(ctx context.Context, st archive.Store, owner, repo string) ([]Partition, error) {
 	files, err := listFiles(ctx, st, owner, repo, monthRange{})
 	if err != nil {
@@ -135,7 +136,7 @@ func Partitions(ctx context.Context, st archive.Store, owner, repo string) ([]Pa
 		}
 		parts = append(parts, p)
 	}
-	return parts, nil // listings are in key order: owner, repo, month
+	return parts, nil // listFiles sorts by owner, repo, month
 }
 
 // ClosedMonths returns the partitions worth compacting at time now: those

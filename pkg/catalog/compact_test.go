@@ -24,7 +24,8 @@ func TestFindPruning(t *testing.T) {
 			t.Errorf("Find = %s, want %s", got, want)
 		}
 		opened, listed := spy.reset()
-		if want := []string{"_catalog/v1/owner=octo/repo=app/"}; !slices.Equal(listed, want) {
+		slices.Sort(listed)
+		if want := []string{"_catalog/v1-parquet/owner=octo/repo=app/", "_catalog/v1/owner=octo/repo=app/"}; !slices.Equal(listed, want) {
 			t.Errorf("listed %q, want %q", listed, want)
 		}
 		slices.Sort(opened)
@@ -34,11 +35,12 @@ func TestFindPruning(t *testing.T) {
 
 		find(t, spy, catalog.Filter{Owner: "other", SHA: "ddddddd"})
 		opened, listed = spy.reset()
-		if want := []string{"_catalog/v1/owner=other/"}; !slices.Equal(listed, want) {
+		slices.Sort(listed)
+		if want := []string{"_catalog/v1-parquet/owner=other/", "_catalog/v1/owner=other/"}; !slices.Equal(listed, want) {
 			t.Errorf("listed %q, want %q", listed, want)
 		}
 		for _, k := range opened {
-			if !strings.HasPrefix(k, "_catalog/v1/owner=other/") {
+			if !strings.HasPrefix(k, "_catalog/v1/owner=other/") && !strings.HasPrefix(k, "_catalog/v1-parquet/owner=other/") {
 				t.Errorf("opened %s outside owner=other", k)
 			}
 		}
@@ -86,12 +88,25 @@ func TestCompact(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Rows != 3 || res.Merged != 2 || res.Kept != 0 || !strings.HasPrefix(res.Key, res.Partition+"compacted-") || !strings.HasSuffix(res.Key, ".parquet") {
+		if res.Rows != 3 || res.Merged != 2 || res.Kept != 0 || res.Partition != catalog.PartitionPrefix("octo", "app", "2025-03") || !strings.HasPrefix(res.Key, catalog.ParquetPartitionPrefix("octo", "app", "2025-03")+"compacted-") || !strings.HasSuffix(res.Key, ".parquet") {
 			t.Errorf("Compact = %+v", res)
 		}
 		keys := catalogKeys(t, st)
 		if slices.Contains(keys, catalog.AttemptKey("octo", "app", "2025-03", 2, 1)) || !slices.Contains(keys, res.Key) {
 			t.Errorf("after compacting, the catalogue holds %q", keys)
+		}
+		// Each tree holds one format: an engine's table at Prefix (JSON)
+		// or ParquetPrefix (Parquet) never meets the other.
+		for root, ext := range map[string]string{catalog.Prefix: ".jsonl", catalog.ParquetPrefix: ".parquet"} {
+			infos, err := st.List(t.Context(), root)
+			if err != nil || len(infos) == 0 {
+				t.Fatalf("list %s: %d files, %v", root, len(infos), err)
+			}
+			for _, i := range infos {
+				if !strings.HasSuffix(i.Key, ext) {
+					t.Errorf("%s holds %s, want only %s files", root, i.Key, ext)
+				}
+			}
 		}
 		info, err := st.Stat(t.Context(), res.Key)
 		if err != nil || info.ContentType != catalog.ContentTypeParquet {

@@ -161,36 +161,73 @@ type file struct {
 func (f file) parquet() bool { return strings.HasSuffix(f.Key, parquetExt) }
 
 // listFiles lists the catalogue files of the partitions under owner/repo
-// (all when empty) whose month is in months. It lists only the narrowest
-// prefix that holds them.
+// (all when empty) whose month is in months, from both trees at once. In
+// each tree it lists only the narrowest prefix that holds them. Files are
+// sorted by partition (owner, repo, month), then key.
 func listFiles(ctx context.Context, st archive.Store, owner, repo string, months monthRange) ([]file, error) {
-	prefix := Prefix
+	scope := ""
 	if owner != "" {
-		prefix += "owner=" + archive.SafeName(owner) + "/"
+		scope = "owner=" + archive.SafeName(owner) + "/"
 		if repo != "" {
-			prefix += "repo=" + archive.SafeName(repo) + "/"
+			scope += "repo=" + archive.SafeName(repo) + "/"
 		}
 	}
-	infos, err := st.List(ctx, prefix)
-	if err != nil {
-		return nil, fmt.Errorf("catalog: list %s: %w", prefix, err)
+	roots := [...]string{Prefix, ParquetPrefix}
+	var (
+		listed [len(roots)][]archive.ObjectInfo
+		errs   [len(roots)]error
+		wg     sync.WaitGroup
+	)
+	for i, root := range roots {
+		wg.Go(func() {
+			listed[i], errs[i] = st.List(ctx, root+scope)
+			if errs[i] != nil {
+				errs[i] = fmt.Errorf("catalog: list %s: %w", root+scope, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
 	}
 	var files []file
-	for _, info := range infos {
-		p, ok := parseKey(info.Key)
-		if !ok || !months.contains(p.Month) || (repo != "" && p.Repo != archive.SafeName(repo)) {
-			continue
+	for _, infos := range listed {
+		for _, info := range infos {
+			p, ok := parseKey(info.Key)
+			if !ok || !months.contains(p.Month) || (repo != "" && p.Repo != archive.SafeName(repo)) {
+				continue
+			}
+			files = append(files, file{Partition: p, Key: info.Key, ETag: info.ETag})
 		}
-		files = append(files, file{Partition: p, Key: info.Key, ETag: info.ETag})
 	}
+	slices.SortFunc(files, func(a, b file) int {
+		return cmp.Or(
+			strings.Compare(a.Owner, b.Owner),
+			strings.Compare(a.Repo, b.Repo),
+			strings.Compare(a.Month, b.Month),
+			strings.Compare(a.Key, b.Key),
+		)
+	})
 	return files, nil
 }
 
-// parseKey parses "_catalog/v1/owner=o/repo=r/month=YYYY-MM/<name>.jsonl"
-// (or .parquet); the partition's counts are those of this one file.
+// parseKey parses a catalogue file's key: a JSONL file
+// "_catalog/v1/owner=o/repo=r/month=YYYY-MM/<name>.jsonl" or a Parquet file
+// "_catalog/v1-parquet/owner=o/repo=r/month=YYYY-MM/<name>.parquet". The
+// partition's counts are those of this one file. Other files (a Parquet
+// file under Prefix, which engines reading that tree as JSON would fail
+// on) are not the catalogue's.
 func parseKey(key string) (Partition, bool) {
-	parts := strings.Split(strings.TrimPrefix(key, Prefix), "/")
-	if !strings.HasPrefix(key, Prefix) || len(parts) != 4 {
+	var rest, ext string
+	if r, ok := strings.CutPrefix(key, Prefix); ok {
+		rest, ext = r, jsonlExt
+	} else if r, ok := strings.CutPrefix(key, ParquetPrefix); ok {
+		rest, ext = r, parquetExt
+	} else {
+		return Partition{}, false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) != 4 || !strings.HasSuffix(parts[3], ext) {
 		return Partition{}, false
 	}
 	owner, ok1 := strings.CutPrefix(parts[0], "owner=")
@@ -200,13 +237,10 @@ func parseKey(key string) (Partition, bool) {
 		return Partition{}, false
 	}
 	p := Partition{Owner: owner, Repo: repo, Month: month}
-	switch name := parts[3]; {
-	case strings.HasSuffix(name, jsonlExt):
+	if ext == jsonlExt {
 		p.SmallFiles = 1
-	case strings.HasSuffix(name, parquetExt):
+	} else {
 		p.ParquetFiles = 1
-	default:
-		return Partition{}, false
 	}
 	return p, true
 }

@@ -146,16 +146,18 @@ func attempts(rows []catalog.Row) string {
 	return strings.Join(out, " ")
 }
 
-// catalogKeys lists the catalogue's files.
+// catalogKeys lists the catalogue's files, JSONL then Parquet.
 func catalogKeys(t *testing.T, st archive.Store) []string {
 	t.Helper()
-	infos, err := st.List(t.Context(), catalog.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var keys []string
-	for _, i := range infos {
-		keys = append(keys, i.Key)
+	for _, root := range []string{catalog.Prefix, catalog.ParquetPrefix} {
+		infos, err := st.List(t.Context(), root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range infos {
+			keys = append(keys, i.Key)
+		}
 	}
 	return keys
 }

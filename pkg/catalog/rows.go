@@ -87,16 +87,22 @@ func (r *Row) normalize() {
 	}
 }
 
-// PartitionPrefix is the folder of one owner/repo/month partition:
+// PartitionPrefix is the JSONL folder of one owner/repo/month partition:
 // "_catalog/v1/owner=<o>/repo=<r>/month=<YYYY-MM>/". Owner and repo pass
 // through [archive.SafeName], as in the archive's layout.
 func PartitionPrefix(owner, repo, month string) string {
-	return repoPrefix(owner, repo) + "month=" + month + "/"
+	return Prefix + partitionPath(owner, repo, month)
 }
 
-// repoPrefix is "_catalog/v1/owner=<o>/repo=<r>/".
-func repoPrefix(owner, repo string) string {
-	return Prefix + "owner=" + archive.SafeName(owner) + "/repo=" + archive.SafeName(repo) + "/"
+// ParquetPartitionPrefix is the Parquet folder of one owner/repo/month
+// partition: "_catalog/v1-parquet/owner=<o>/repo=<r>/month=<YYYY-MM>/".
+func ParquetPartitionPrefix(owner, repo, month string) string {
+	return ParquetPrefix + partitionPath(owner, repo, month)
+}
+
+// partitionPath is "owner=<o>/repo=<r>/month=<YYYY-MM>/".
+func partitionPath(owner, repo, month string) string {
+	return "owner=" + archive.SafeName(owner) + "/repo=" + archive.SafeName(repo) + "/month=" + month + "/"
 }
 
 // AttemptKey is the small JSONL file of one run attempt:
