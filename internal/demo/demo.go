@@ -16,15 +16,19 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/artifact-archiver/artifact-archiver/internal/testkit/attesttest"
 	"github.com/artifact-archiver/artifact-archiver/internal/testkit/ghsim"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
+	"github.com/artifact-archiver/artifact-archiver/pkg/catalog"
 	"github.com/artifact-archiver/artifact-archiver/pkg/destination"
 	"github.com/artifact-archiver/artifact-archiver/pkg/events"
 	"github.com/artifact-archiver/artifact-archiver/pkg/webhook"
@@ -92,6 +96,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	defer sim.Close()
 	runs := seed(sim)
 	fmt.Fprintf(out, "● GitHub simulator      %s (blob host %s)\n", sim.URL(), sim.BlobURL())
+	roots, err := attest(sim, runs)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(roots)
 
 	// 3. The webhook.
 	topo := events.Topology{}.WithDefaults()
@@ -128,6 +137,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			Destination: o.Destination, ForcePathStyle: o.ForcePathStyle,
 			Concurrency: 4, RunSlots: 4, PartSize: 16 << 20, EmptyListWait: time.Minute,
 			AllowHTTP: true, MetricsAddr: "127.0.0.1:0", ShutdownGrace: 10 * time.Second,
+			Attestations: true, TrustedRootSources: "file://" + filepath.ToSlash(roots),
 		}, o.Logger.With("component", "worker"))
 	}()
 	defer func() {
@@ -170,8 +180,94 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printManifests(out, store, o.Destination, manifests)
+	rows, err := waitForCatalogue(ctx, store, manifests, o.Timeout)
+	if err != nil {
+		return err
+	}
+	printManifests(out, store, o.Destination, manifests, rows)
 	return nil
+}
+
+// attest signs a SLSA provenance attestation for the artifacts of the
+// release run and the CI run's dist, as actions/attest-build-provenance
+// would, with a private Sigstore instance (internal/testkit/attesttest),
+// has the simulator serve them, and writes that instance's trusted root to
+// a temporary file for the worker's daily snapshot. It returns the file.
+func attest(sim *ghsim.Server, runs []run) (string, error) {
+	sig, err := attesttest.Generate()
+	if err != nil {
+		return "", fmt.Errorf("demo: sigstore: %w", err)
+	}
+	for _, r := range runs {
+		if r.run.Event != "release" && r.repo.Name != "widgets" {
+			continue
+		}
+		for _, a := range sim.Artifacts(r.repo.Owner, r.repo.Name) {
+			if a.RunID != r.run.ID || (a.Name != "dist" && a.Name != "bundle") {
+				continue
+			}
+			digest, err := sim.Digest(a.ID)
+			if err != nil || digest == "" {
+				return "", fmt.Errorf("demo: digest of %s: %v", a.Name, err)
+			}
+			hex := strings.TrimPrefix(digest, "sha256:")
+			b, err := sig.Sign(attesttest.Spec{Owner: r.repo.Owner, Repo: r.repo.Name, Workflow: r.run.Path, SHA256: hex, SubjectName: a.Name + ".zip"})
+			if err != nil {
+				return "", fmt.Errorf("demo: sign %s: %w", a.Name, err)
+			}
+			if _, err := sim.AddAttestation(r.repo.Owner, r.repo.Name, hex, b, attesttest.SLSAProvenance); err != nil {
+				return "", fmt.Errorf("demo: %w", err)
+			}
+		}
+	}
+	tr, err := sig.TrustedRoot()
+	if err != nil {
+		return "", fmt.Errorf("demo: trusted root: %w", err)
+	}
+	b, err := tr.MarshalJSON()
+	if err != nil {
+		return "", fmt.Errorf("demo: trusted root: %w", err)
+	}
+	f, err := os.CreateTemp("", "archiver-demo-trusted-root-*.json")
+	if err != nil {
+		return "", fmt.Errorf("demo: trusted root: %w", err)
+	}
+	defer f.Close()
+	if _, err := f.Write(b); err != nil {
+		return "", fmt.Errorf("demo: trusted root: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// waitForCatalogue waits until the catalogue holds every manifest's
+// attempt (the worker writes it right after the manifest) and returns its
+// rows.
+func waitForCatalogue(ctx context.Context, store archive.Store, ms []*archive.Manifest, timeout time.Duration) ([]catalog.Row, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		rows, err := catalog.Find(ctx, store, catalog.Filter{})
+		seen := map[int64]bool{}
+		for _, r := range rows {
+			seen[r.RunID] = true
+		}
+		n := 0
+		for _, m := range ms {
+			if seen[m.WorkflowRun.ID] {
+				n++
+			}
+		}
+		if err == nil && n == len(ms) {
+			return rows, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("demo: catalogue holds %d of %d run attempts after %s (err: %v)", n, len(ms), timeout, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // seed creates the demo's repositories, runs and artifacts.
@@ -267,23 +363,35 @@ func waitForManifests(ctx context.Context, store archive.Store, runs []run, time
 	}
 }
 
-func printManifests(out io.Writer, store archive.Store, dest string, ms []*archive.Manifest) {
+func printManifests(out io.Writer, store archive.Store, dest string, ms []*archive.Manifest, rows []catalog.Row) {
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REPOSITORY\tRUN\tWORKFLOW\tARTIFACT\tSTATUS\tSIZE\tSHA-256\tKEY")
+	fmt.Fprintln(tw, "REPOSITORY\tRUN\tWORKFLOW\tARTIFACT\tSTATUS\tSIZE\tSHA-256\tATTESTATIONS\tKEY")
+	var sha string
 	for _, m := range ms {
 		for _, a := range m.Artifacts {
 			sum := a.SHA256
 			if len(sum) > 12 {
 				sum = sum[:12] + "…"
 			}
-			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Repository.FullName, m.WorkflowRun.ID, m.WorkflowRun.RunAttempt,
-				m.WorkflowName, a.Name, a.Status, humanBytes(a.Size), sum, a.Key)
+			att := "-"
+			if a.Attestations != nil {
+				att = strconv.Itoa(a.Attestations.Count)
+			}
+			fmt.Fprintf(tw, "%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m.Repository.FullName, m.WorkflowRun.ID, m.WorkflowRun.RunAttempt,
+				m.WorkflowName, a.Name, a.Status, humanBytes(a.Size), sum, att, a.Key)
+		}
+		if m.WorkflowRun.Event == "release" {
+			sha = m.WorkflowRun.HeadSHA
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "\nArchived into %s: one manifest.json and SHA256SUMS per run attempt, written last.\n", store.Location(""))
+	fmt.Fprintf(out, "\nArchived into %s: one manifest.json and SHA256SUMS per run attempt, written last;\n", store.Location(""))
+	fmt.Fprintf(out, "the query catalogue (%d rows under %s) and the attestations with a trusted-root snapshot.\n", len(rows), catalog.Prefix)
 	fmt.Fprintf(out, "Look around:  ARCHIVER_DESTINATION=%s go run ./cmd/archivectl ls\n", dest)
-	fmt.Fprintf(out, "Verify it:    ARCHIVER_DESTINATION=%s go run ./cmd/archivectl verify --deep\n", dest)
+	if len(sha) >= 7 {
+		fmt.Fprintf(out, "Query it:     ARCHIVER_DESTINATION=%s go run ./cmd/archivectl find --sha %s\n", dest, sha[:7])
+	}
+	fmt.Fprintf(out, "Verify it:    ARCHIVER_DESTINATION=%s go run ./cmd/archivectl verify --deep --attestations\n", dest)
 }
 
 func humanBytes(n int64) string {

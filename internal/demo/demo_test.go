@@ -3,6 +3,8 @@ package demo_test
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -16,6 +18,7 @@ import (
 	"github.com/artifact-archiver/artifact-archiver/internal/demo"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archive"
 	"github.com/artifact-archiver/artifact-archiver/pkg/archivectl"
+	"github.com/artifact-archiver/artifact-archiver/pkg/catalog"
 )
 
 func TestDemoArchivesEveryRun(t *testing.T) {
@@ -98,6 +101,55 @@ func TestDemoArchivesEveryRun(t *testing.T) {
 		t.Errorf("dist.zip holds %d entries, first %q; want 3, file-1.bin", len(zr.File), zr.File[0].Name)
 	}
 	checkZip(t, target, &zr.Reader)
+
+	// The catalogue answers find --sha, and the attestations verify.
+	var release *archive.Manifest
+	for _, m := range manifests {
+		if m.WorkflowRun.Event == "release" {
+			release = m
+		}
+	}
+	if release == nil {
+		t.Fatal("no release run archived")
+	}
+	ctl := func(args ...string) (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := archivectl.Main(t.Context(), args, func(k string) string { return env[k] }, strings.NewReader(""), &stdout, &stderr)
+		return code, stdout.String() + stderr.String()
+	}
+	code, found := ctl("find", "--sha", release.WorkflowRun.HeadSHA[:7], "--json")
+	var rows []catalog.Row
+	if err := json.Unmarshal([]byte(found), &rows); code != 0 || err != nil {
+		t.Fatalf("archivectl find: exit %d, %v\n%s", code, err, found)
+	}
+	if len(rows) != len(release.Artifacts) {
+		t.Errorf("find --sha: %d rows, want the release run's %d artifacts:\n%s", len(rows), len(release.Artifacts), found)
+	}
+	for _, r := range rows {
+		if r.RunID != release.WorkflowRun.ID || r.HeadSHA != release.WorkflowRun.HeadSHA {
+			t.Errorf("find --sha: row of run %d, sha %s; want run %d", r.RunID, r.HeadSHA, release.WorkflowRun.ID)
+		}
+	}
+	if !strings.Contains(s, fmt.Sprintf("the query catalogue (%d rows", 8)) {
+		t.Errorf("output does not report 8 catalogue rows:\n%s", s)
+	}
+	attested := 0
+	for _, m := range manifests {
+		for _, a := range m.Artifacts {
+			if a.Attestations != nil && a.Attestations.Count > 0 {
+				attested++
+				if a.Attestations.Error != "" || a.Attestations.PredicateTypes[0] != "https://slsa.dev/provenance/v1" {
+					t.Errorf("%s: attestations %+v", a.Name, a.Attestations)
+				}
+			}
+		}
+	}
+	if attested != 2 {
+		t.Errorf("%d artifacts with attestations, want 2 (dist and bundle)", attested)
+	}
+	if code, report := ctl("verify", "--attestations"); code != 0 || !strings.Contains(report, "2 of 2 bundles verified") {
+		t.Errorf("archivectl verify --attestations: exit %d\n%s", code, report)
+	}
 }
 
 // readManifests returns every run attempt's manifest under dir.
