@@ -64,8 +64,9 @@ func columnsSpec() string {
 }
 
 // jsonlScan and parquetScan read the two kinds of catalogue file of the
-// archive at root, with the partition columns owner, repo and month taken
-// from the path (as strings: a numeric-looking owner stays a string) and
+// archive at root, each from its own tree (_catalog/v1 and
+// _catalog/v1-parquet), with the partition columns owner, repo and month
+// taken from the path (as strings: a numeric-looking owner stays a string) and
 // the file name, which orders two views of an attempt with the same
 // archived_at.
 func jsonlScan(root string) string {
@@ -75,7 +76,7 @@ func jsonlScan(root string) string {
 }
 
 func parquetScan(root string) string {
-	return fmt.Sprintf(`read_parquet('%s/_catalog/v1/*/*/*/*.parquet',
+	return fmt.Sprintf(`read_parquet('%s/_catalog/v1-parquet/*/*/*/*.parquet',
         hive_partitioning = true, hive_types_autocast = false, filename = true)`, root)
 }
 
@@ -291,12 +292,13 @@ func filesRead(t *testing.T, db *sql.DB, q string) int {
 }
 
 // catalogueFiles counts the catalogue's files on disk whose partition
-// folder matches the glob (relative to _catalog/v1).
+// folder matches the glob (relative to each tree: _catalog/v1 for JSONL,
+// _catalog/v1-parquet for Parquet).
 func catalogueFiles(t *testing.T, a *testArchive, glob string) int {
 	t.Helper()
 	n := 0
-	for _, ext := range []string{".jsonl", ".parquet"} {
-		files, err := filepath.Glob(filepath.Join(a.dir, "_catalog", "v1", glob, "*"+ext))
+	for tree, ext := range map[string]string{"v1": ".jsonl", "v1-parquet": ".parquet"} {
+		files, err := filepath.Glob(filepath.Join(a.dir, "_catalog", tree, glob, "*"+ext))
 		if err != nil {
 			t.Fatalf("glob: %v", err)
 		}
@@ -426,4 +428,52 @@ func TestJSONLFiles(t *testing.T) {
 	if rows != lines || nfiles != len(files) {
 		t.Errorf("read_json: %d rows from %d files, want %d from %d", rows, nfiles, lines, len(files))
 	}
+}
+
+// TestOneFormatPerTree reads each tree as Athena and Trino do (every file
+// under the table's location whatever its suffix, but names starting with
+// "." or "_", such as the file store's metadata sidecars): the JSONL tree
+// holds only JSON Lines and the Parquet tree only Parquet files, so each
+// reads whole, with the same rows as the suffix globs of the view.
+func TestOneFormatPerTree(t *testing.T) {
+	a := setup(t)
+	db := openCatalog(t, a)
+	count := func(scan string) (rows, files int) {
+		t.Helper()
+		q := "SELECT count(*), count(DISTINCT filename) FROM " + scan
+		if err := db.QueryRowContext(t.Context(), q).Scan(&rows, &files); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return rows, files
+	}
+	for _, tc := range []struct{ tree, read, bySuffix string }{
+		{"v1", "read_json(%s, format = 'newline_delimited', filename = true, columns = " + columnsSpec() + ")", jsonlScan(a.dir)},
+		{"v1-parquet", "read_parquet(%s, filename = true)", parquetScan(a.dir)},
+	} {
+		files := tableFiles(t, filepath.Join(a.dir, "_catalog", tc.tree))
+		rows, read := count(fmt.Sprintf(tc.read, files))
+		wantRows, wantFiles := count(tc.bySuffix)
+		if rows != wantRows || read != wantFiles || wantFiles == 0 {
+			t.Errorf("%s, every file: %d rows from %d files, want %d from %d (>0)", tc.tree, rows, read, wantRows, wantFiles)
+		}
+	}
+}
+
+// tableFiles lists, as a DuckDB list literal, the files an Athena table at
+// dir reads: every file below it but those whose name starts with "." or
+// "_".
+func tableFiles(t *testing.T, dir string) string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasPrefix(d.Name(), ".") || strings.HasPrefix(d.Name(), "_") {
+			return err
+		}
+		files = append(files, "'"+p+"'")
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		t.Fatalf("walk %s: %d files, %v", dir, len(files), err)
+	}
+	return "[" + strings.Join(files, ", ") + "]"
 }
