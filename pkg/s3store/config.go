@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -133,9 +135,21 @@ func validateStorageClass(c types.StorageClass) error {
 	return nil
 }
 
+// MaxIdleConnsPerHost is how many idle connections to the S3 endpoint the
+// client keeps. The SDK's default (10) is below the reads in flight of a
+// catalogue query (32) or of several transfers, so connections would be
+// closed and dialled again for every burst.
+const MaxIdleConnsPerHost = 64
+
 // LoadAWSConfig loads the SDK's standard configuration chain
-// (config.LoadDefaultConfig) and requires a region.
+// (config.LoadDefaultConfig) and requires a region. Its HTTP client keeps
+// MaxIdleConnsPerHost idle connections; an optFns WithHTTPClient
+// replaces it.
 func LoadAWSConfig(ctx context.Context, optFns ...func(*config.LoadOptions) error) (aws.Config, error) {
+	client := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = MaxIdleConnsPerHost
+	})
+	optFns = append([]func(*config.LoadOptions) error{config.WithHTTPClient(client)}, optFns...)
 	cfg, err := config.LoadDefaultConfig(ctx, optFns...)
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("s3store: load aws config: %w", err)

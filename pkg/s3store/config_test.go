@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 
 	"github.com/artifact-archiver/artifact-archiver/pkg/s3store"
 )
@@ -91,5 +92,22 @@ func TestForcePathStyleFromEnv(t *testing.T) {
 		if got != tc.want || (err == nil) != tc.ok {
 			t.Errorf("%s=%q: %v, %v; want %v, ok=%v", s3store.EnvForcePathStyle, tc.v, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// The SDK keeps 10 idle connections per host by default; the store's
+// client keeps enough for a catalogue query's 32 reads in flight.
+func TestLoadAWSConfigKeepsIdleConnections(t *testing.T) {
+	t.Setenv("AWS_REGION", "us-east-1")
+	cfg, err := s3store.LoadAWSConfig(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient)
+	if !ok {
+		t.Fatalf("HTTP client is %T, want *http.BuildableClient", cfg.HTTPClient)
+	}
+	if got := bc.GetTransport().MaxIdleConnsPerHost; got != s3store.MaxIdleConnsPerHost {
+		t.Errorf("MaxIdleConnsPerHost = %d, want %d", got, s3store.MaxIdleConnsPerHost)
 	}
 }
