@@ -24,8 +24,9 @@ writes one small JSONL file per run attempt right after its manifest.
 rebuild regenerates those files from the manifests: for an archive
 written before the catalogue existed, or to repair files the worker
 could not write. compact merges a month's small files into one Parquet
-file (written first; each small file is then removed only if unchanged),
-which is what keeps "find" fast on a large archive.
+file under _catalog/v1-parquet/, in the same partition folders (the
+Parquet file is written first; each small file is then removed only if
+unchanged), which is what keeps "find" fast on a large archive.
 
 Both write to the destination: use credentials that may put and delete
 objects under _catalog/.

@@ -18,12 +18,12 @@ var findCommand = &command{
 	name:     "find",
 	synopsis: "[owner/repo] [--sha S] [--branch GLOB] [--workflow GLOB] [--name GLOB] [--pr N] [--since DATE] [--until DATE] [--run ID] [--json]",
 	summary:  "find archived artifacts by commit, branch, workflow, name or pull request (from the catalogue)",
-	help: `Answers from the archive's catalogue (_catalog/v1/, one row per artifact
-per run attempt), reading only the partitions that can hold the answer:
-the repository's when one is named, and only the months of run creation
-between --since and --until. Prints one row per artifact; a run attempt
-without artifacts shows one row with ARTIFACT "-". --json prints the
-catalogue rows.
+	help: `Answers from the archive's catalogue (_catalog/v1/ and, compacted,
+_catalog/v1-parquet/: one row per artifact per run attempt), reading only
+the partitions that can hold the answer: the repository's when one is
+named, and only the months of run creation between --since and --until.
+Prints one row per artifact; a run attempt without artifacts shows one
+row with ARTIFACT "-". --json prints the catalogue rows.
 
 --sha takes a full head SHA or a prefix of at least 7 hex digits.
 --branch, --workflow and --name are globs; --workflow matches the
