@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,7 +23,7 @@ import (
 
 var backfillCommand = &command{
 	name:     "backfill",
-	synopsis: "owner/repo... | --installation ID [owner/repo...] [--since DATE] [--dry-run] [--json]",
+	synopsis: "owner/repo... | --installation ID [owner/repo...] [--since DATE] [--attestations] [--dry-run] [--json]",
 	summary:  "enqueue the runs of artifacts GitHub still has but the archive lacks",
 	help: `Lists every artifact of the repositories (all pages of "List artifacts
 for a repository"), or of every repository of App installation ID, and
@@ -40,6 +41,14 @@ and its own message id, wr:<run_id>:<run_attempt>:reopen:<hash>, so it is
 not dropped as a duplicate of the first event; the worker lists the run
 again and adds what is missing to the manifest.
 
+With --attestations, the artifacts that are archived (and have a digest)
+are checked too: every attempt manifest of their runs is read, and an
+artifact whose record in the latest manifest recording it has no
+attestation lookup, or a failed one, reopens its run (the run's latest
+attempt) the same way, so a worker with ARCHIVER_ATTESTATIONS=true looks
+its attestations up again. It is off by default: without attestation
+lookups every archived artifact would qualify.
+
 GitHub rate limits are honoured: on a limit the command waits until GitHub
 allows the next request and says so on stderr. With GITHUB_TOKEN the
 events carry installation 0; with App credentials each repository's
@@ -47,12 +56,14 @@ installation is looked up. Use the credentials the worker uses.
 
 Examples:
   archivectl backfill octo-org/app --since 30d --dry-run
+  archivectl backfill octo-org/app --attestations
   archivectl backfill --installation 12345678 --json > backfill.json`,
 	env: []envGroup{envGitHub, envDestination, envNATS},
 	flags: func(fs *flag.FlagSet) func(context.Context, *cli, []string) error {
 		o := &backfillOptions{}
 		fs.Int64Var(&o.installation, "installation", 0, "App installation `ID`: every repository it reaches (or only the ones named)")
 		fs.StringVar(&o.since, "since", "", "only artifacts created since `DATE` (2026-01-02, RFC 3339, or 72h / 30d ago)")
+		fs.BoolVar(&o.attestations, "attestations", false, "also enqueue runs whose archived artifacts lack an attestation lookup, or whose lookup failed")
 		fs.BoolVar(&o.dryRun, "dry-run", false, "print what would be enqueued; publish nothing (NATS is not needed)")
 		fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 		return o.run
@@ -63,6 +74,7 @@ type backfillOptions struct {
 	installation int64
 	since        string
 	dryRun, json bool
+	attestations bool
 }
 
 // Results of a run in the backfill report.
@@ -77,6 +89,7 @@ const (
 // backfillReport is what backfill did (--json prints it).
 type backfillReport struct {
 	DryRun       bool           `json:"dry_run"`
+	Attestations bool           `json:"attestations"` // --attestations: without_attestations counts
 	Since        *time.Time     `json:"since,omitempty"`
 	Repositories []backfillRepo `json:"repositories"`
 }
@@ -89,6 +102,7 @@ type backfillRepo struct {
 	BeforeSince    int           `json:"before_since"`
 	Archived       int           `json:"archived"`
 	Missing        int           `json:"not_archived"`
+	Unattested     int           `json:"without_attestations"` // archived, attestation lookup failed or never ran
 	Runs           []backfillRun `json:"runs"`
 	Error          string        `json:"error,omitempty"`
 }
@@ -97,6 +111,7 @@ type backfillRun struct {
 	RunID       int64   `json:"run_id"`
 	RunAttempt  int     `json:"run_attempt,omitempty"`
 	ArtifactIDs []int64 `json:"artifact_ids"`
+	Unattested  []int64 `json:"without_attestations,omitempty"` // reopened with ArtifactIDs
 	MsgID       string  `json:"msg_id,omitempty"`
 	Result      string  `json:"result"`
 	Sequence    uint64  `json:"stream_sequence,omitempty"`
@@ -117,6 +132,8 @@ type backfiller struct {
 	pub   *events.Publisher // nil with --dry-run
 	since time.Time
 	human bool
+	// attest: check the archived artifacts' attestation lookups too.
+	attest bool
 }
 
 func (o *backfillOptions) run(ctx context.Context, c *cli, args []string) error {
@@ -148,7 +165,7 @@ func (o *backfillOptions) run(ctx context.Context, c *cli, args []string) error 
 		return err
 	}
 	defer closeStore()
-	b := &backfiller{c: c, gh: gh, st: st, since: since, human: !o.json}
+	b := &backfiller{c: c, gh: gh, st: st, since: since, human: !o.json, attest: o.attestations}
 	if !o.dryRun {
 		js, topo, closeNATS, err := c.jetStream()
 		if err != nil {
@@ -164,7 +181,7 @@ func (o *backfillOptions) run(ctx context.Context, c *cli, args []string) error 
 		b.pub = events.NewPublisher(js, topo, 0)
 	}
 
-	rep := &backfillReport{DryRun: o.dryRun, Repositories: []backfillRepo{}}
+	rep := &backfillReport{DryRun: o.dryRun, Attestations: o.attestations, Repositories: []backfillRepo{}}
 	if !since.IsZero() {
 		rep.Since = &since
 	}
@@ -310,18 +327,38 @@ func (b *backfiller) repository(ctx context.Context, t backfillTarget) backfillR
 	}
 	r.Archived = len(candidates) - len(missing)
 	r.Missing = len(missing)
-	byRun := map[int64][]int64{}
+	byRun := map[int64]*runWork{}
+	work := func(runID int64) *runWork {
+		if byRun[runID] == nil {
+			byRun[runID] = &runWork{}
+		}
+		return byRun[runID]
+	}
 	for _, a := range missing {
-		byRun[a.RunID] = append(byRun[a.RunID], a.ID)
+		w := work(a.RunID)
+		w.missing = append(w.missing, a.ID)
+	}
+	var unattested []unattested
+	if b.attest {
+		if unattested, err = b.unattested(ctx, owner, name, archivedOf(candidates, missing)); err != nil {
+			return fail(err)
+		}
+	}
+	r.Unattested = len(unattested)
+	for _, u := range unattested {
+		w := work(u.runID)
+		w.unattested = append(w.unattested, u)
 	}
 	if b.human {
-		fmt.Fprintf(c.stdout, "%s: %s listed: %d archived, %d expired, %d before --since, %d not archived in %s\n",
-			r.Repository, plural(r.Listed, "artifact"), r.Archived, r.Expired, r.BeforeSince, r.Missing, plural(len(byRun), "run"))
+		var attest string
+		if b.attest {
+			attest = fmt.Sprintf(", %d without attestations", r.Unattested)
+		}
+		fmt.Fprintf(c.stdout, "%s: %s listed: %d archived, %d expired, %d before --since, %d not archived%s in %s\n",
+			r.Repository, plural(r.Listed, "artifact"), r.Archived, r.Expired, r.BeforeSince, r.Missing, attest, plural(len(byRun), "run"))
 	}
 	for _, runID := range slices.Sorted(maps.Keys(byRun)) {
-		ids := byRun[runID]
-		slices.Sort(ids)
-		run := b.enqueue(ctx, client, t, runID, ids)
+		run := b.enqueue(ctx, client, t, runID, byRun[runID])
 		if b.human {
 			fmt.Fprintf(c.stdout, "  %s\n", run.describe())
 		}
@@ -345,23 +382,16 @@ func (b *backfiller) missing(ctx context.Context, owner, name string, arts []arc
 		}
 	}
 	present := make([]map[string]bool, len(runs)) // artifact prefixes with an object, per run
-	errs := make([]error, len(runs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, storeCheckers)
-	for i, runID := range runs {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			l := archive.Layout{Owner: owner, Repo: name, RunID: runID}
-			objs, err := b.st.List(ctx, l.RunPrefix()+"artifacts/")
-			present[i], errs[i] = map[string]bool{}, err
-			for _, o := range objs {
-				present[i][o.Key[:strings.LastIndex(o.Key, "/")+1]] = true
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := eachRun(runs, func(i int, runID int64) error {
+		l := archive.Layout{Owner: owner, Repo: name, RunID: runID}
+		objs, err := b.st.List(ctx, l.RunPrefix()+"artifacts/")
+		present[i] = map[string]bool{}
+		for _, o := range objs {
+			present[i][o.Key[:strings.LastIndex(o.Key, "/")+1]] = true
+		}
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("look up artifacts in the archive: %w", err)
 	}
 	var out []archive.RemoteArtifact
@@ -374,10 +404,161 @@ func (b *backfiller) missing(ctx context.Context, owner, name string, arts []arc
 	return out, nil
 }
 
+// eachRun calls f for every run, storeCheckers at a time, and joins the
+// errors.
+func eachRun(runs []int64, f func(i int, runID int64) error) error {
+	errs := make([]error, len(runs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, storeCheckers)
+	for i, runID := range runs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = f(i, runID)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// unattested is an archived artifact whose attestation lookup failed (err
+// is its error) or never ran (err is "").
+type unattested struct {
+	runID, id int64
+	err       string
+}
+
+// archivedOf returns the candidates that are not missing.
+func archivedOf(candidates, missing []archive.RemoteArtifact) []archive.RemoteArtifact {
+	gone := make(map[int64]bool, len(missing))
+	for _, a := range missing {
+		gone[a.ID] = true
+	}
+	return slices.DeleteFunc(slices.Clone(candidates), func(a archive.RemoteArtifact) bool { return gone[a.ID] })
+}
+
+// unattested returns the archived artifacts with a digest whose record, in
+// the latest attempt manifest of their run that records them, has no
+// attestation lookup or a failed one (what the worker looks up again). An
+// artifact archived but recorded in no manifest has had no lookup either.
+// Each run's attempt manifests are listed once and read.
+func (b *backfiller) unattested(ctx context.Context, owner, name string, archived []archive.RemoteArtifact) ([]unattested, error) {
+	byRun := map[int64][]int64{}
+	for _, a := range archived {
+		if a.Digest != "" {
+			byRun[a.RunID] = append(byRun[a.RunID], a.ID)
+		}
+	}
+	runs := slices.Sorted(maps.Keys(byRun))
+	found := make([][]unattested, len(runs))
+	err := eachRun(runs, func(i int, runID int64) error {
+		records, err := b.latestRecords(ctx, archive.Layout{Owner: owner, Repo: name, RunID: runID})
+		if err != nil {
+			return err
+		}
+		for _, id := range byRun[runID] {
+			rec, ok := records[id]
+			switch {
+			case !ok || (wantsAttestations(rec) && rec.Attestations == nil):
+				found[i] = append(found[i], unattested{runID: runID, id: id})
+			case wantsAttestations(rec) && rec.Attestations.Error != "":
+				found[i] = append(found[i], unattested{runID: runID, id: id, err: rec.Attestations.Error})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the manifests of archived runs: %w", err)
+	}
+	return slices.Concat(found...), nil
+}
+
+// latestRecords reads every attempt manifest of a run (one List) and
+// returns each artifact's record from the latest attempt that records it.
+func (b *backfiller) latestRecords(ctx context.Context, l archive.Layout) (map[int64]archive.ArtifactRecord, error) {
+	objs, err := b.st.List(ctx, l.RunPrefix()+"attempt-")
+	if err != nil {
+		return nil, err
+	}
+	type attempt struct {
+		n   int
+		key string
+	}
+	var attempts []attempt
+	for _, o := range objs {
+		if m := manifestKey.FindStringSubmatch(o.Key); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			attempts = append(attempts, attempt{n, o.Key})
+		}
+	}
+	slices.SortFunc(attempts, func(a, b attempt) int { return cmp.Compare(a.n, b.n) })
+	records := map[int64]archive.ArtifactRecord{}
+	for _, a := range attempts {
+		m, err := readManifest(ctx, b.st, a.key)
+		if errors.Is(err, archive.ErrNotFound) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range m.Artifacts {
+			records[r.ID] = r
+		}
+	}
+	return records, nil
+}
+
+// wantsAttestations reports whether the worker looks up a record's
+// attestations: archived, with GitHub's digest (as package archive
+// decides).
+func wantsAttestations(r archive.ArtifactRecord) bool {
+	return r.Status == archive.StatusArchived && r.GitHubDigest != nil && r.SHA256 != ""
+}
+
+// attestReason says why a run's archived artifacts are enqueued: their
+// attestation lookups failed or never ran ("" when none).
+func attestReason(us []unattested) string {
+	var failed, never int
+	var first string
+	for _, u := range us {
+		if u.err == "" {
+			never++
+			continue
+		}
+		if failed++; first == "" {
+			first = u.err
+		}
+	}
+	var parts []string
+	if failed > 0 {
+		parts = append(parts, fmt.Sprintf("attestation lookup failed for %s (%s)", plural(failed, "artifact"), first))
+	}
+	if never > 0 {
+		parts = append(parts, "no attestation lookup for "+plural(never, "artifact"))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// runWork is what backfill found for one run: artifacts not archived, and
+// archived ones whose attestation lookup failed or never ran.
+type runWork struct {
+	missing    []int64
+	unattested []unattested
+}
+
 // enqueue publishes the run event of runID's latest attempt, unless the
-// run is not completed or that attempt's manifest is already complete.
-func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t backfillTarget, runID int64, ids []int64) backfillRun {
-	r := backfillRun{RunID: runID, ArtifactIDs: ids}
+// run is not completed. The event reopens the attempt when its manifest
+// exists or when it is for attestation lookups.
+func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t backfillTarget, runID int64, w *runWork) backfillRun {
+	slices.Sort(w.missing)
+	r := backfillRun{RunID: runID, ArtifactIDs: w.missing}
+	if r.ArtifactIDs == nil {
+		r.ArtifactIDs = []int64{}
+	}
+	for _, u := range w.unattested {
+		r.Unattested = append(r.Unattested, u.id)
+	}
+	slices.Sort(r.Unattested)
 	var run ghclient.Run
 	err := b.c.retryRateLimited(ctx, fmt.Sprintf("getting run %d of %s", runID, t.repo.FullName), func() (err error) {
 		run, err = client.GetRun(ctx, t.repo.Owner, t.repo.Name, runID)
@@ -415,13 +596,15 @@ func (b *backfiller) enqueue(ctx context.Context, client *ghclient.Client, t bac
 		WorkflowRun:    run.WorkflowRun,
 		WorkflowName:   run.WorkflowRun.Name,
 	}
-	if m != nil {
+	if m != nil || len(r.Unattested) > 0 {
 		// The attempt has a manifest (complete or not) that lacks these
-		// artifacts: reopen it, under its own message id, so the event is
-		// not dropped as a duplicate of the attempt's first one.
-		ev.Reopen = ids
+		// artifacts, or records them without attestations: reopen it,
+		// under its own message id, so the event is not dropped as a
+		// duplicate of the attempt's first one.
+		ev.Reopen = slices.Sorted(slices.Values(slices.Concat(r.ArtifactIDs, r.Unattested)))
 	}
 	r.MsgID = ev.MsgID()
+	r.Reason = attestReason(w.unattested)
 	if b.pub == nil {
 		r.Result = resultWouldEnqueue
 		return r
@@ -454,7 +637,14 @@ func (r backfillRun) describe() string {
 	if r.RunAttempt != 0 {
 		s += fmt.Sprintf(" attempt %d", r.RunAttempt)
 	}
-	s += fmt.Sprintf(", %s not archived: %s", plural(len(r.ArtifactIDs), "artifact"), r.Result)
+	var what []string
+	if len(r.ArtifactIDs) > 0 || len(r.Unattested) == 0 {
+		what = append(what, plural(len(r.ArtifactIDs), "artifact")+" not archived")
+	}
+	if len(r.Unattested) > 0 {
+		what = append(what, plural(len(r.Unattested), "artifact")+" without attestations")
+	}
+	s += fmt.Sprintf(", %s: %s", strings.Join(what, ", "), r.Result)
 	if len(details) > 0 {
 		s += " (" + strings.Join(details, "; ") + ")"
 	}
