@@ -33,8 +33,8 @@
 // the same time), skips months outside
 // the filter before reading anything, and reads the remaining files 32 at
 // a time, each whole into memory (fine for a CLI; Parquet files are
-// decoded from memory, skipping row groups whose head_sha statistics rule
-// out a SHA lookup). JSONL and Parquet files have the same column names
+// decoded from memory, skipping the row groups and pages whose head_sha
+// statistics rule out a SHA lookup). JSONL and Parquet files have the same column names
 // and types: times are UTC timestamps with microseconds, lists are lists.
 //
 // # Compacting

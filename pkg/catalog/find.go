@@ -89,8 +89,8 @@ func glob(pattern, s string) bool {
 //
 // Since and Until bound the run's created_at, both inclusive. Files are
 // read concurrently (up to 32 at a time), each whole into memory: Parquet
-// files are read from memory, skipping the row groups whose head_sha
-// statistics rule out f.SHA.
+// files are read from memory, skipping the row groups and pages whose
+// head_sha statistics (and page index) rule out f.SHA.
 func Find(ctx context.Context, st archive.Store, f Filter) ([]Row, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err

@@ -69,7 +69,7 @@ func TestParquetSchema(t *testing.T) {
 }
 
 // TestParquetRoundTripAndPruning: rows come back equal; a SHA lookup reads
-// only the row groups whose head_sha range can hold it.
+// only the pages (of the row groups) whose head_sha range can hold it.
 func TestParquetRoundTripAndPruning(t *testing.T) {
 	rows := manyRows(3 * RowGroupRows)
 	b, err := EncodeParquet(rows)
@@ -102,8 +102,8 @@ func TestParquetRoundTripAndPruning(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(some) == 0 || len(some) > RowGroupRows*2 {
-		t.Errorf("SHA lookup read %d rows, want the rows of one or two groups (%d each)", len(some), RowGroupRows)
+	if len(some) == 0 || len(some) > RowGroupRows/8 {
+		t.Errorf("SHA lookup read %d rows, want the rows of a few pages (far fewer than a group's %d)", len(some), RowGroupRows)
 	}
 	found := 0
 	for _, r := range some {
@@ -117,5 +117,38 @@ func TestParquetRoundTripAndPruning(t *testing.T) {
 	none, err := decodeParquet(b, []byte("ffffffffff"))
 	if err != nil || len(none) != 0 {
 		t.Errorf("lookup of a SHA above every group read %d rows (%v), want 0", len(none), err)
+	}
+}
+
+// TestParquetPagePruningKeepsEveryMatch: within one row group, a lookup of
+// each SHA prefix (short and full, at page edges too) returns every row
+// with that prefix, and fewer rows than the group.
+func TestParquetPagePruningKeepsEveryMatch(t *testing.T) {
+	rows := manyRows(9000) // one row group, three rows per SHA
+	b, err := EncodeParquet(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, r := range rows {
+		want[r.HeadSHA]++
+	}
+	for i := 0; i < len(rows); i += 97 {
+		sha := rows[i].HeadSHA
+		for _, prefix := range []string{sha[:7], sha[:12], sha} {
+			got, err := decodeParquet(b, []byte(prefix))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, r := range got {
+				if r.HeadSHA == sha {
+					n++
+				}
+			}
+			if n != want[sha] || len(got) >= len(rows) {
+				t.Fatalf("lookup %s: %d of %d rows with the SHA among %d read (of %d)", prefix, n, want[sha], len(got), len(rows))
+			}
+		}
 	}
 }
