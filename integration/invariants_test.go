@@ -44,7 +44,11 @@ const leasePrefix = prefix + "/_leases/"
 //     bytes hashing to the simulator's sha256, marked verified;
 //   - every manifest lists exactly the run's artifacts with the right
 //     statuses, sizes and sha256, and SHA256SUMS agrees;
-//   - nothing else is in the bucket (but leases);
+//   - every manifest's catalogue file holds exactly its rows;
+//   - an artifact's attestations JSONL, when the manifest records one, is
+//     where the manifest says;
+//   - nothing else is in the bucket (but leases, and trusted root
+//     snapshots when attestations were looked up);
 //   - no GitHub artifact was deleted unless its verified copy and manifest
 //     exist (and, with deletion on, every archived one was deleted);
 //   - no multipart upload is left incomplete;
@@ -71,6 +75,8 @@ func (h *harness) checkInvariants(exp expectation) {
 	archivedKeys := map[int64]string{} // artifact id → full key of its verified copy
 	nonExpired, nonExpiredBytes := 0, int64(0)
 	counted := map[int64]bool{} // attempts of one run list the same artifacts
+	var manifests []*archive.Manifest
+	looked := false // some artifact's attestations were looked up
 	now := time.Now()
 	for _, run := range exp.Runs {
 		l := archive.Layout{Owner: run.Owner, Repo: run.Repo, RunID: run.ID}
@@ -81,6 +87,8 @@ func (h *harness) checkInvariants(exp expectation) {
 			t.Errorf("run %d: %v", run.ID, err)
 			continue
 		}
+		manifests = append(manifests, m)
+		allowed[catalogKey(m)] = true
 		sums := string(h.readObject(c, sk))
 		arts := h.artifacts(st, run.ID)
 		if len(m.Artifacts) != len(arts) {
@@ -130,6 +138,8 @@ func (h *harness) checkInvariants(exp expectation) {
 			if !strings.HasPrefix(full, folder) {
 				t.Errorf("artifact %d: key %s is outside its folder %s", a.ID, rec.Key, folder)
 			}
+			h.checkAttestationsObject(rec, l, keys)
+			looked = looked || rec.Attestations != nil
 			if len(inFolder) != 1 || inFolder[0] != full {
 				t.Errorf("artifact %d: objects %v under its folder, want exactly %s", a.ID, inFolder, full)
 			}
@@ -151,8 +161,12 @@ func (h *harness) checkInvariants(exp expectation) {
 			}
 		}
 	}
+	for _, rec := range archivedAttestations(manifests) {
+		allowed[prefix+"/"+rec.Key] = true
+	}
+	trustPrefix := prefix + "/" + archive.TrustedRootPrefix
 	for k := range keys {
-		if !allowed[k] && !strings.HasPrefix(k, leasePrefix) {
+		if !allowed[k] && !strings.HasPrefix(k, leasePrefix) && !(looked && strings.HasPrefix(k, trustPrefix)) {
 			t.Errorf("unexpected object in the archive: %s", k)
 		}
 	}
@@ -209,6 +223,7 @@ func (h *harness) checkInvariants(exp expectation) {
 		t.Errorf("dead-letter stream: %d records %v and %d advisories, want %d and %d", q.DLQRecords, q.DLQKinds, q.DLQAdvisory, exp.DLQ, exp.DLQAdvisories)
 	}
 
+	h.checkCatalog(c, manifests, exp)
 	h.checkWebhookMetrics()
 	h.checkWorkerMetrics(exp, nonExpired, nonExpiredBytes)
 	t.Logf("invariants checked in %s: %d runs, %d archived artifacts (%d MiB), %d objects, queue %+v",
@@ -347,6 +362,37 @@ func keysWithPrefix(keys map[string]object, p string) []string {
 	for k := range keys {
 		if strings.HasPrefix(k, p) {
 			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// checkAttestationsObject checks the attestations object of an archived
+// record, when the manifest records one: at Layout.AttestationsKey (beside
+// the artifact's folder, not in it), with a count, and listed in keys.
+func (h *harness) checkAttestationsObject(rec archive.ArtifactRecord, l archive.Layout, keys map[string]object) {
+	h.t.Helper()
+	att := rec.Attestations
+	if att == nil || att.Key == "" {
+		return
+	}
+	if want := l.AttestationsKey(rec.ID); att.Key != want || att.Count == 0 {
+		h.t.Errorf("artifact %d: attestations %d at %s, want a count and key %s", rec.ID, att.Count, att.Key, want)
+	}
+	if _, ok := keys[prefix+"/"+att.Key]; !ok {
+		h.t.Errorf("artifact %d: the manifest records %d attestations at %s, which is not there", rec.ID, att.Count, att.Key)
+	}
+}
+
+// archivedAttestations returns the attestation records with a stored
+// object of every manifest.
+func archivedAttestations(manifests []*archive.Manifest) []*archive.AttestationRecord {
+	var out []*archive.AttestationRecord
+	for _, m := range manifests {
+		for _, r := range m.Artifacts {
+			if r.Attestations != nil && r.Attestations.Key != "" {
+				out = append(out, r.Attestations)
+			}
 		}
 	}
 	return out

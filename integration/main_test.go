@@ -41,7 +41,9 @@ var suite struct {
 type binaries struct {
 	Dir                  string
 	Webhook, Worker, Sim string
-	buildTime            time.Duration
+	// Ctl is archivectl, which tests run against the archive.
+	Ctl       string
+	buildTime time.Duration
 }
 
 // mode is one way to bring the stack up. A mode whose err is set cannot
@@ -77,7 +79,7 @@ func runMain(m *testing.M) int {
 	if suite.binErr != nil {
 		fmt.Fprintln(os.Stderr, "integration: build:", suite.binErr)
 	} else {
-		logf("built webhook, worker and ghsim (static) in %s", suite.bins.buildTime.Round(time.Millisecond))
+		logf("built webhook, worker, ghsim and archivectl (static) in %s", suite.bins.buildTime.Round(time.Millisecond))
 	}
 	modes, err := selectModes(dir)
 	if err != nil {
@@ -144,6 +146,8 @@ func eachMode(t *testing.T, cfg StackConfig, test func(t *testing.T, h *harness)
 	t.Helper()
 	if b := cfg.s3Backend(); b != S3MinIO {
 		t.Logf("S3 backend %s: process mode only, no docker subtest (docker mode runs the images of deploy/compose.yaml, whose S3 is MinIO)", b)
+	} else if cfg.ProcessOnly != "" {
+		t.Logf("process mode only, no docker subtest: %s", cfg.ProcessOnly)
 	}
 	ran := false
 	for _, m := range suite.modes {
@@ -151,7 +155,7 @@ func eachMode(t *testing.T, cfg StackConfig, test func(t *testing.T, h *harness)
 			// A NATS cluster with network partitions needs containers.
 			continue
 		}
-		if cfg.s3Backend() != S3MinIO && m.name != "process" {
+		if (cfg.s3Backend() != S3MinIO || cfg.ProcessOnly != "") && m.name != "process" {
 			continue
 		}
 		ran = true
@@ -169,6 +173,8 @@ func eachMode(t *testing.T, cfg StackConfig, test func(t *testing.T, h *harness)
 	switch {
 	case !ran && cfg.NATSNodes > 1:
 		t.Logf("docker-only test: docker mode is not selected (%s)", EnvMode)
+	case !ran && cfg.ProcessOnly != "":
+		t.Logf("process-only test (%s): process mode is not selected (%s)", cfg.ProcessOnly, EnvMode)
 	case !ran:
 		t.Logf("process-only test (S3 backend %s): process mode is not selected (%s)", cfg.s3Backend(), EnvMode)
 	}
@@ -181,19 +187,20 @@ func buildBinaries(root, dir string) (binaries, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return binaries{}, err
 	}
-	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./cmd/webhook", "./cmd/worker", "./cmd/ghsim")
+	cmd := exec.Command("go", "build", "-trimpath", "-o", dir+"/", "./cmd/webhook", "./cmd/worker", "./cmd/ghsim", "./cmd/archivectl")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return binaries{}, fmt.Errorf("go build ./cmd/webhook ./cmd/worker ./cmd/ghsim: %w\n%s", err, out.Bytes())
+		return binaries{}, fmt.Errorf("go build ./cmd/webhook ./cmd/worker ./cmd/ghsim ./cmd/archivectl: %w\n%s", err, out.Bytes())
 	}
 	b := binaries{
 		Dir:       dir,
 		Webhook:   filepath.Join(dir, "webhook"),
 		Worker:    filepath.Join(dir, "worker"),
 		Sim:       filepath.Join(dir, "ghsim"),
+		Ctl:       filepath.Join(dir, "archivectl"),
 		buildTime: time.Since(start),
 	}
 	return b, nil

@@ -401,7 +401,8 @@ func (h *harness) checkCatalogued(run ghsim.Run, m manifestView, bad ghsim.Artif
 }
 
 // checkBadRunsStore checks the bucket after TestOneBadArtifact: each fine
-// artifact once and verified, nothing of a bad one, nothing else but
+// artifact once and verified, nothing of a bad one, each manifest's
+// catalogue file with its rows, nothing else but
 // manifests, checksums and leases, and no upload left open.
 func (h *harness) checkBadRunsStore(runs []ghsim.Run, bad map[int64]ghsim.Artifact) {
 	h.t.Helper()
@@ -412,10 +413,17 @@ func (h *harness) checkBadRunsStore(runs []ghsim.Run, bad map[int64]ghsim.Artifa
 		t.Fatalf("list archive: %v", err)
 	}
 	allowed := map[string]bool{}
+	var manifests []*archive.Manifest
 	for _, run := range runs {
 		l := archive.Layout{Owner: run.Owner, Repo: run.Repo, RunID: run.ID}
 		allowed[prefix+"/"+l.ManifestKey(run.Attempt)] = true
 		allowed[prefix+"/"+l.SumsKey(run.Attempt)] = true
+		if m, err := archive.DecodeManifest(h.readObject(c, manifestKey(run))); err != nil {
+			t.Errorf("run %d: %v", run.ID, err)
+		} else {
+			manifests = append(manifests, m)
+			allowed[catalogKey(m)] = true
+		}
 		for _, a := range h.artifacts(h.state, run.ID) {
 			inFolder := keysWithPrefix(keys, prefix+"/"+l.ArtifactPrefix(a.ID))
 			if a.ID == bad[run.ID].ID {
@@ -437,6 +445,8 @@ func (h *harness) checkBadRunsStore(runs []ghsim.Run, bad map[int64]ghsim.Artifa
 			t.Errorf("unexpected object in the archive: %s", k)
 		}
 	}
+	// Incomplete manifests are catalogued too: the rows say which failed.
+	h.checkCatalog(c, manifests, expectation{})
 	up, err := c.ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
 	if err != nil {
 		t.Errorf("list multipart uploads: %v", err)

@@ -143,3 +143,13 @@ func (c *SimClient) SHA256(a ghsim.Artifact) string {
 	c.mu.Unlock()
 	return sum
 }
+
+// AddAttestation serves bundle (a Sigstore bundle's JSON) as an
+// attestation of owner/repo for the subject sha256hex.
+func (c *SimClient) AddAttestation(owner, repo, sha256hex string, bundle []byte, predicateType string) {
+	c.t.Helper()
+	c.do(http.MethodPost, "/attestations", map[string]any{
+		"owner": owner, "repo": repo, "digest": "sha256:" + sha256hex,
+		"bundle": json.RawMessage(bundle), "predicate_type": predicateType,
+	}, nil)
+}

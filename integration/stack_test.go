@@ -125,6 +125,9 @@ type StackConfig struct {
 	// S3MinIORetention (process mode only for the last two; eachMode runs
 	// such a test in process mode alone).
 	S3Backend string
+	// ProcessOnly, when set, says why the test runs in process mode alone
+	// (eachMode logs it and runs no docker subtest).
+	ProcessOnly string
 }
 
 // The S3 servers a stack can run (StackConfig.S3Backend).
