@@ -328,7 +328,7 @@ func (r attestationResult) summary() string {
 	case attNone:
 		return "no attestations"
 	case attLookupFailed:
-		return "attestation lookup failed: " + r.Error + ", run a backfill"
+		return "attestation lookup failed: " + r.Error + ", retry with archivectl backfill --attestations"
 	case attUnreadable:
 		return "not verified: " + r.Error
 	case attVerified:

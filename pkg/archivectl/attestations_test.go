@@ -120,7 +120,7 @@ func TestVerifyAttestations(t *testing.T) {
 	r := run(t, ev, "verify", "--attestations").want(t, archivectl.ExitFailure)
 	mustContain(t, "verify --attestations", r.stdout,
 		"attestations: 2 verified", "attestations: 1 of 2 verified", "subject digest mismatch",
-		"no attestations", "attestation lookup failed: ", ", run a backfill",
+		"no attestations", "attestation lookup failed: ", ", retry with archivectl backfill --attestations",
 		archive.TrustedRootPrefix, "FAILED: 1 problem")
 	badKey := archive.Layout{Owner: "octo-org", Repo: "app", RunID: rel.ID}.AttestationsKey(bad.ID)
 	mustContain(t, "verify --attestations", r.stdout, badKey, "attestation 2 of 2: subject digest mismatch")
